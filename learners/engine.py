@@ -1,0 +1,288 @@
+"""Tailor's domain core: logging, learning, indexing and policies per user.
+
+Every public method takes the caller's tenant and user and touches nothing
+else. Writes follow one order so that a crash at any point is harmless:
+learners run first (pure, nothing stored yet), then one SQLite transaction
+stores the item, its context embedding and what was learned, and only then is
+the derived FAISS index updated (a crash before that leaves the index stale,
+and a stale index is rebuilt from SQLite on its next load).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from learners.base import Learned, Learner
+from learners.embeddings import CachedEmbedder
+from learners.policy import USER_SCOPE_SCORE, Policy, Retrieved, build_policy
+from learners.text import edit_distance
+from store.db import Store
+from store.errors import ConflictError
+from store.interactions import (
+    find_by_client_id,
+    insert_feedback,
+    insert_interaction,
+    items_for_vectors,
+    vector_ids_for_task,
+)
+from store.preferences import (
+    get_preference,
+    preferences_for_items,
+    upsert_preference,
+    user_wide_preferences,
+)
+from store.records import Evidence, Feedback, Interaction, Preference, new_id, now
+from store.users import content_hashes, delete_user, export_user
+from store.vectors import VectorIndex, find_vector, insert_embedding
+
+
+@dataclass(frozen=True)
+class NewInteraction:
+    context: str
+    draft: str
+    final: str
+    task: str | None = None
+    feedback: str | None = None
+    client_id: str | None = None
+    metadata: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Logged:
+    interaction: Interaction
+    learned: list[Preference]
+    created: bool
+
+
+class Engine:
+    def __init__(
+        self,
+        store: Store,
+        index: VectorIndex,
+        embedder: CachedEmbedder,
+        learners: list[Learner],
+        *,
+        default_k: int = 5,
+        min_score: float = 0.25,
+    ) -> None:
+        self.store = store
+        self.index = index
+        self.embedder = embedder
+        self.learners = learners
+        self.default_k = default_k
+        self.min_score = min_score
+        self._by_source = {learner.source: learner for learner in learners}
+
+    # -- embeddings -------------------------------------------------------------
+
+    def vector(self, tenant: str, user: str, text: str) -> tuple[str, np.ndarray]:
+        """(content hash, vector): the LRU, then this user's stored vectors, then the model."""
+        digest = self.embedder.digest(text)
+        vector = self.embedder.get(digest)
+        if vector is None:
+            vector = find_vector(self.store, tenant, user, self.embedder.model_name, digest)
+            if vector is None:
+                return self.embedder.embed_one(text)
+            self.embedder.put(digest, vector)
+        return digest, vector
+
+    # -- writes -----------------------------------------------------------------
+
+    def log_interaction(self, tenant: str, user: str, new: NewInteraction) -> Logged:
+        if new.client_id is not None:
+            existing = find_by_client_id(self.store, tenant, user, new.client_id)
+            if existing is not None:
+                return self._replayed(existing, new)
+        item = Interaction(
+            id=new_id("int"),
+            tenant=tenant,
+            user=user,
+            context=new.context,
+            draft=new.draft,
+            final=new.final,
+            task=new.task,
+            feedback=new.feedback,
+            client_id=new.client_id,
+            metadata=new.metadata,
+            edit_distance=edit_distance(new.draft, new.final),
+            accepted=new.draft == new.final,
+            created_at=now(),
+        )
+        digest, vector = self.vector(tenant, user, item.context)
+        learned = [
+            (learner, pref) for learner in self.learners for pref in learner.learn_interaction(item)
+        ]
+        try:
+            with self.store.transaction() as db:
+                insert_interaction(db, item)
+                vector_id = insert_embedding(
+                    db,
+                    tenant=tenant,
+                    user=user,
+                    item_type="interaction",
+                    item_id=item.id,
+                    task=item.task,
+                    model=self.embedder.model_name,
+                    digest=digest,
+                    vector=vector,
+                )
+                if item.feedback:
+                    insert_feedback(
+                        db,
+                        Feedback(
+                            id=new_id("fb"),
+                            tenant=tenant,
+                            user=user,
+                            text=item.feedback,
+                            task=item.task,
+                            context=item.context,
+                            interaction_id=item.id,
+                            created_at=item.created_at,
+                        ),
+                    )
+                pref_ids = self._store_learned(
+                    db, tenant, user, learned, Evidence("interaction", item.id)
+                )
+        except sqlite3.IntegrityError:
+            # Two requests raced with the same client_id: the loser returns the winner.
+            if new.client_id is not None:
+                existing = find_by_client_id(self.store, tenant, user, new.client_id)
+                if existing is not None:
+                    return self._replayed(existing, new)
+            raise
+        self.index.add(tenant, user, [vector_id], vector[None, :])
+        return Logged(item, [get_preference(self.store, tenant, user, p) for p in pref_ids], True)
+
+    def _replayed(self, existing: Interaction, new: NewInteraction) -> Logged:
+        same = (
+            existing.context == new.context
+            and existing.draft == new.draft
+            and existing.final == new.final
+            and existing.task == new.task
+            and existing.feedback == new.feedback
+            and existing.metadata == new.metadata
+        )
+        if not same:
+            raise ConflictError(
+                f"client_id {new.client_id!r} was already used for a different interaction",
+                code="idempotency_conflict",
+            )
+        learned = preferences_for_items(
+            self.store, existing.tenant, existing.user, [("interaction", existing.id)]
+        )
+        return Logged(existing, learned, False)
+
+    def _store_learned(
+        self,
+        db: Any,
+        tenant: str,
+        user: str,
+        learned: list[tuple[Learner, Learned]],
+        evidence: Evidence,
+    ) -> list[str]:
+        ids: list[str] = []
+        for learner, pref in learned:
+            pref_id = upsert_preference(
+                db,
+                tenant=tenant,
+                user=user,
+                text=pref.text,
+                source=learner.source,
+                kind=pref.kind,
+                key=pref.key,
+                task=pref.task,
+                scope=pref.scope,
+                operation=pref.operation,
+                evidence=[evidence],
+            )
+            if pref_id not in ids:
+                ids.append(pref_id)
+        return ids
+
+    def add_feedback(
+        self, tenant: str, user: str, text: str, *, task: str | None, context: str | None
+    ) -> tuple[Feedback, list[Preference]]:
+        item = Feedback(
+            id=new_id("fb"),
+            tenant=tenant,
+            user=user,
+            text=text,
+            task=task,
+            context=context,
+            interaction_id=None,
+            created_at=now(),
+        )
+        embedded = self.vector(tenant, user, context) if context else None
+        learned = [(lr, pref) for lr in self.learners for pref in lr.learn_feedback(item)]
+        vector_id = None
+        with self.store.transaction() as db:
+            insert_feedback(db, item)
+            if embedded is not None:
+                vector_id = insert_embedding(
+                    db,
+                    tenant=tenant,
+                    user=user,
+                    item_type="feedback",
+                    item_id=item.id,
+                    task=task,
+                    model=self.embedder.model_name,
+                    digest=embedded[0],
+                    vector=embedded[1],
+                )
+            pref_ids = self._store_learned(db, tenant, user, learned, Evidence("feedback", item.id))
+        if embedded is not None and vector_id is not None:
+            self.index.add(tenant, user, [vector_id], embedded[1][None, :])
+        return item, [get_preference(self.store, tenant, user, p) for p in pref_ids]
+
+    # -- reads ------------------------------------------------------------------
+
+    def policy(
+        self, tenant: str, user: str, context: str, *, task: str | None = None, k: int | None = None
+    ) -> Policy:
+        """The k nearest past contexts' preferences plus user-wide ones, aggregated."""
+        _, vector = self.vector(tenant, user, context)
+        allowed = None
+        if task is not None:
+            allowed = vector_ids_for_task(self.store, tenant, user, self.embedder.model_name, task)
+        hits = self.index.search(tenant, user, vector, k or self.default_k, allowed_ids=allowed)
+        hits = [(vid, score) for vid, score in hits if score >= self.min_score]
+        items = items_for_vectors(self.store, tenant, user, [vid for vid, _ in hits])
+        score_of = {items[vid]: score for vid, score in hits if vid in items}
+        candidates = [
+            Retrieved(p, max(score_of.get((e.item_type, e.item_id), 0.0) for e in p.evidence))
+            for p in preferences_for_items(self.store, tenant, user, list(score_of))
+        ]
+        candidates += [
+            Retrieved(p, USER_SCOPE_SCORE)
+            for p in user_wide_preferences(self.store, tenant, user, task)
+        ]
+        return build_policy(candidates)
+
+    def rewrite(self, tenant: str, user: str, context: str, draft: str) -> tuple[str, list[str]]:
+        """Apply the user's executable rules that fit this context, in policy order."""
+        text, applied = draft, []
+        for rule in self.policy(tenant, user, context).rules:
+            learner = self._by_source.get(rule.source)
+            if learner is None or rule.operation is None:
+                continue
+            rewritten = learner.apply(rule.operation, text)
+            if rewritten != text:
+                applied.append(rule.id)
+                text = rewritten
+        return text, applied
+
+    def export(self, tenant: str, user: str) -> Iterator[dict[str, Any]]:
+        return export_user(self.store, tenant, user)
+
+    def delete_user(self, tenant: str, user: str) -> dict[str, int]:
+        """Remove every row, vector and index file of the user."""
+        hashes = content_hashes(self.store, tenant, user)
+        counts = delete_user(self.store, tenant, user)
+        self.index.drop(tenant, user)
+        self.embedder.evict(hashes)
+        return counts

@@ -1,0 +1,155 @@
+"""The ``tailor`` command line.
+
+Only click and the store are imported at module level, so ``tailor --help``
+and ``tailor keys ...`` answer in well under a second; ``serve`` imports the
+web stack and the embedding model when it runs.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import click
+
+from store.db import default_data_dir
+from store.errors import TailorError
+
+
+def _data_dir(value: Path | None) -> Path:
+    if value is not None:
+        return value.expanduser().resolve()
+    env = os.environ.get("TAILOR_DATA_DIR")
+    return Path(env).expanduser().resolve() if env else default_data_dir()
+
+
+data_dir_option = click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Data directory (default: $TAILOR_DATA_DIR, else ~/.local/share/tailor).",
+)
+
+
+class _Group(click.Group):
+    """Turns Tailor's domain errors into clean CLI errors (no traceback)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except TailorError as exc:
+            raise click.ClickException(exc.message) from exc
+
+
+@click.group(cls=_Group)
+@click.version_option("0.1.0", prog_name="tailor")
+def cli() -> None:
+    """Tailor: learn each user's writing preferences from their edits and feedback."""
+
+
+@cli.command()
+@click.option("--host", default=None, help="Bind address (default 127.0.0.1; $TAILOR_HOST).")
+@click.option("--port", type=int, default=None, help="Port (default 8000; $TAILOR_PORT).")
+@data_dir_option
+def serve(host: str | None, port: int | None, data_dir: Path | None) -> None:
+    """Run the HTTP API. On a fresh data directory, create and print a key for 'default'."""
+    import uvicorn
+    from pydantic import ValidationError
+
+    from service.app import create_app
+    from service.settings import Settings
+    from store.db import Store
+    from store.keys import create_key, has_keys
+
+    overrides: dict[str, Any] = {}
+    if host is not None:
+        overrides["host"] = host
+    if port is not None:
+        overrides["port"] = port
+    if data_dir is not None:
+        overrides["data_dir"] = data_dir
+    try:
+        settings = Settings(**overrides)
+    except ValidationError as exc:
+        raise click.ClickException(f"invalid settings:\n{exc}") from exc
+    store = Store.open(settings.data_dir, synchronous=settings.sqlite_synchronous)
+    try:
+        if not has_keys(store):
+            _, secret = create_key(store, "default")
+            click.echo(
+                f"Created an API key for tenant 'default'. It is shown only this once:\n{secret}"
+            )
+    finally:
+        store.close()
+    click.echo(f"Data directory: {settings.data_dir}", err=True)
+    app = create_app(settings)
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        timeout_graceful_shutdown=10,
+    )
+
+
+@cli.group()
+def keys() -> None:
+    """Create, list and revoke API keys (one tenant per key)."""
+
+
+def _open(data_dir: Path | None) -> Any:
+    from store.db import Store
+
+    return Store.open(_data_dir(data_dir))
+
+
+@keys.command("create")
+@click.option("--tenant", required=True, help="Tenant the key belongs to (created if new).")
+@data_dir_option
+def keys_create(tenant: str, data_dir: Path | None) -> None:
+    """Create a key and print it (only the key, once: it is stored hashed)."""
+    from store.keys import create_key
+
+    store = _open(data_dir)
+    try:
+        _, secret = create_key(store, tenant)
+    finally:
+        store.close()
+    click.echo(secret)
+
+
+@keys.command("list")
+@click.option("--tenant", default=None, help="Only this tenant's keys.")
+@data_dir_option
+def keys_list(tenant: str | None, data_dir: Path | None) -> None:
+    """List keys by id and prefix; secrets are never shown."""
+    from store.keys import list_keys
+
+    store = _open(data_dir)
+    try:
+        rows = list_keys(store, tenant)
+    finally:
+        store.close()
+    if not rows:
+        click.echo("no keys", err=True)
+        return
+    click.echo(f"{'id':<30} {'tenant':<20} {'prefix':<12} {'created':<28} status")
+    for k in rows:
+        state = f"revoked {k.revoked_at}" if k.revoked_at else "active"
+        click.echo(f"{k.id:<30} {k.tenant:<20} {k.prefix + '…':<12} {k.created_at:<28} {state}")
+
+
+@keys.command("revoke")
+@click.argument("key_id")
+@data_dir_option
+def keys_revoke(key_id: str, data_dir: Path | None) -> None:
+    """Revoke a key by its id (from `tailor keys list`); it stops working at once."""
+    from store.keys import revoke_key
+
+    store = _open(data_dir)
+    try:
+        key = revoke_key(store, key_id)
+    finally:
+        store.close()
+    click.echo(f"revoked {key.id} (tenant {key.tenant})", err=True)

@@ -1,0 +1,70 @@
+"""FastAPI dependencies as ``Annotated`` aliases: what a route needs, resolved per request."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from fastapi import Depends, Path, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from learners.engine import Engine
+from service.errors import UnauthorizedError
+from service.settings import Settings
+from store.db import Store
+from store.errors import InvalidInputError
+from store.keys import authenticate
+
+USER_ID = re.compile(r"[A-Za-z0-9._@-]{1,128}")
+
+_bearer = HTTPBearer(auto_error=False, description="An API key from `tailor keys create`.")
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_store(request: Request) -> Store:
+    store: Store = request.app.state.store
+    return store
+
+
+def get_engine(request: Request) -> Engine:
+    engine: Engine = request.app.state.engine
+    return engine
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+StoreDep = Annotated[Store, Depends(get_store)]
+EngineDep = Annotated[Engine, Depends(get_engine)]
+
+
+def get_tenant(
+    store: StoreDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> str:
+    """The tenant of the request's API key; 401 for a missing, unknown or revoked key."""
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise UnauthorizedError("send an API key as 'Authorization: Bearer <key>'")
+    tenant = authenticate(store, credentials.credentials)
+    if tenant is None:
+        raise UnauthorizedError("unknown or revoked API key")
+    return tenant
+
+
+TenantDep = Annotated[str, Depends(get_tenant)]
+
+
+def get_user(
+    user: Annotated[str, Path(description="User id: 1-128 of A-Z a-z 0-9 . _ @ -")],
+) -> str:
+    if not USER_ID.fullmatch(user):
+        raise InvalidInputError(
+            "user ids are 1 to 128 characters of A-Z, a-z, 0-9, '.', '_', '@' and '-'",
+            code="invalid_user_id",
+        )
+    return user
+
+
+UserDep = Annotated[str, Depends(get_user)]

@@ -1,0 +1,245 @@
+"""Pydantic schemas at the HTTP edge, one family per resource.
+
+``XCreate`` is what a client sends, ``XUpdate`` a partial change, ``XPublic``
+what it gets back, ``XsPublic`` a list with ``data`` and ``count``. Storage
+rows are shaped through ``from_record`` and never returned as they are.
+Lengths of free text are checked against the configured limit in the routes
+(``check_lengths``), since limits are settings, not constants.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from learners.policy import Policy
+from store.errors import InvalidInputError
+from store.records import Feedback, Interaction, Preference
+
+Task = Annotated[
+    str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$", examples=["email"])
+]
+
+
+class Schema(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def check_lengths(limit: int, **fields: str | None) -> None:
+    for name, value in fields.items():
+        if value is not None and len(value) > limit:
+            raise InvalidInputError(
+                f"{name} is {len(value)} characters; the limit is {limit}", code="text_too_long"
+            )
+
+
+# -- preferences ----------------------------------------------------------------
+
+
+class EvidencePublic(Schema):
+    type: str
+    id: str
+
+
+class PreferencePublic(Schema):
+    id: str
+    text: str
+    source: str
+    kind: str
+    scope: str
+    task: str | None
+    operation: dict[str, Any] | None
+    support: int
+    disabled: bool
+    version: int
+    evidence: list[EvidencePublic]
+    created_at: str
+    updated_at: str
+
+    @classmethod
+    def from_record(cls, p: Preference) -> PreferencePublic:
+        return cls(
+            id=p.id,
+            text=p.text,
+            source=p.source,
+            kind=p.kind,
+            scope=p.scope,
+            task=p.task,
+            operation=p.operation,
+            support=p.support,
+            disabled=p.disabled,
+            version=p.version,
+            evidence=[EvidencePublic(type=e.item_type, id=e.item_id) for e in p.evidence],
+            created_at=p.created_at,
+            updated_at=p.updated_at,
+        )
+
+
+class PreferencesPublic(Schema):
+    data: list[PreferencePublic]
+    count: int
+
+
+class PreferenceUpdate(Schema):
+    text: str | None = Field(None, min_length=1, max_length=2000)
+    disabled: bool | None = None
+
+    @model_validator(mode="after")
+    def _something(self) -> PreferenceUpdate:
+        if self.text is None and self.disabled is None:
+            raise ValueError("give text and/or disabled")
+        return self
+
+
+# -- interactions ---------------------------------------------------------------
+
+
+class InteractionCreate(Schema):
+    context: str = Field(min_length=1, description="What the draft was written for.")
+    draft: str = Field(description="The AI-written text the user saw.")
+    final: str = Field(description="What the user kept; equal to draft = accepted.")
+    task: Task | None = None
+    feedback: str | None = Field(None, min_length=1, description="Verbal feedback, if any.")
+    client_id: str | None = Field(
+        None, min_length=1, max_length=128, description="Idempotency key."
+    )
+    metadata: dict[str, Any] | None = None
+
+
+class InteractionPublic(Schema):
+    id: str
+    context: str
+    draft: str
+    final: str
+    task: str | None
+    feedback: str | None
+    client_id: str | None
+    metadata: dict[str, Any] | None
+    edit_distance: int
+    accepted: bool
+    created_at: str
+    learned: list[PreferencePublic] = []
+
+    @classmethod
+    def from_record(
+        cls, i: Interaction, learned: list[Preference] | None = None
+    ) -> InteractionPublic:
+        return cls(
+            id=i.id,
+            context=i.context,
+            draft=i.draft,
+            final=i.final,
+            task=i.task,
+            feedback=i.feedback,
+            client_id=i.client_id,
+            metadata=i.metadata,
+            edit_distance=i.edit_distance,
+            accepted=i.accepted,
+            created_at=i.created_at,
+            learned=[PreferencePublic.from_record(p) for p in learned or []],
+        )
+
+
+class InteractionsPublic(Schema):
+    data: list[InteractionPublic]
+    count: int
+    limit: int
+    offset: int
+
+
+# -- feedback -------------------------------------------------------------------
+
+
+class FeedbackCreate(Schema):
+    text: str = Field(min_length=1, examples=["no emojis in emails to my boss"])
+    task: Task | None = None
+    context: str | None = Field(None, min_length=1)
+
+
+class FeedbackPublic(Schema):
+    id: str
+    text: str
+    task: str | None
+    context: str | None
+    created_at: str
+    preference: PreferencePublic | None
+    learned: list[PreferencePublic]
+
+    @classmethod
+    def from_record(cls, f: Feedback, learned: list[Preference]) -> FeedbackPublic:
+        public = [PreferencePublic.from_record(p) for p in learned]
+        return cls(
+            id=f.id,
+            text=f.text,
+            task=f.task,
+            context=f.context,
+            created_at=f.created_at,
+            preference=public[0] if public else None,
+            learned=public,
+        )
+
+
+# -- policy and rewrite ---------------------------------------------------------
+
+
+class PolicyRequest(Schema):
+    context: str = Field(min_length=1)
+    task: Task | None = None
+    k: int | None = Field(None, ge=1, le=100)
+
+
+class RetrievedPreference(Schema):
+    id: str
+    text: str
+    score: float
+    source: str
+
+
+class RulePublic(Schema):
+    id: str
+    text: str
+    source: str
+    operation: dict[str, Any] | None
+
+
+class PolicyPublic(Schema):
+    preference: str
+    preferences: list[RetrievedPreference]
+    rules: list[RulePublic]
+    system_prompt: str
+
+    @classmethod
+    def from_policy(cls, policy: Policy) -> PolicyPublic:
+        return cls(
+            preference=policy.preference,
+            preferences=[
+                RetrievedPreference(
+                    id=r.preference.id,
+                    text=r.preference.text,
+                    score=round(r.score, 4),
+                    source=r.preference.source,
+                )
+                for r in policy.preferences
+            ],
+            rules=[RulePublic(**rule) for rule in policy.rule_dicts()],
+            system_prompt=policy.system_prompt,
+        )
+
+
+class RewriteRequest(Schema):
+    context: str = Field(min_length=1)
+    draft: str
+
+
+class RewritePublic(Schema):
+    text: str
+    applied: list[str]
+
+
+# -- users ----------------------------------------------------------------------
+
+
+class UserDeleted(Schema):
+    user: str
+    deleted: dict[str, int]

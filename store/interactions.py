@@ -1,0 +1,112 @@
+"""Interactions (draft -> final edits) and verbal feedback, per tenant and user."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from store.db import Store
+from store.errors import NotFoundError
+from store.records import Feedback, Interaction, dumps
+
+
+def insert_interaction(db: Any, item: Interaction) -> None:
+    db.execute(
+        "INSERT INTO interactions (id, tenant, user, context, draft, final, task, feedback, "
+        "client_id, metadata, edit_distance, accepted, created_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            item.id,
+            item.tenant,
+            item.user,
+            item.context,
+            item.draft,
+            item.final,
+            item.task,
+            item.feedback,
+            item.client_id,
+            dumps(item.metadata),
+            item.edit_distance,
+            int(item.accepted),
+            item.created_at,
+        ],
+    )
+
+
+def find_by_client_id(store: Store, tenant: str, user: str, client_id: str) -> Interaction | None:
+    rows = list(
+        store.db.query(
+            "SELECT * FROM interactions WHERE tenant = ? AND user = ? AND client_id = ?",
+            [tenant, user, client_id],
+        )
+    )
+    return Interaction.from_row(rows[0]) if rows else None
+
+
+def get_interaction(store: Store, tenant: str, user: str, interaction_id: str) -> Interaction:
+    rows = list(
+        store.db.query(
+            "SELECT * FROM interactions WHERE tenant = ? AND user = ? AND id = ?",
+            [tenant, user, interaction_id],
+        )
+    )
+    if not rows:
+        raise NotFoundError(f"no interaction {interaction_id!r} for this user")
+    return Interaction.from_row(rows[0])
+
+
+def list_interactions(
+    store: Store, tenant: str, user: str, *, limit: int, offset: int
+) -> tuple[list[Interaction], int]:
+    """One page, newest first, and the total count."""
+    total = store.db.execute(
+        "SELECT count(*) FROM interactions WHERE tenant = ? AND user = ?", [tenant, user]
+    ).fetchone()[0]
+    rows = store.db.query(
+        "SELECT * FROM interactions WHERE tenant = ? AND user = ? "
+        "ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?",
+        [tenant, user, limit, offset],
+    )
+    return [Interaction.from_row(row) for row in rows], int(total)
+
+
+def insert_feedback(db: Any, item: Feedback) -> None:
+    db.execute(
+        "INSERT INTO feedback (id, tenant, user, text, task, context, interaction_id, created_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            item.id,
+            item.tenant,
+            item.user,
+            item.text,
+            item.task,
+            item.context,
+            item.interaction_id,
+            item.created_at,
+        ],
+    )
+
+
+def items_for_vectors(
+    store: Store, tenant: str, user: str, vector_ids: Sequence[int]
+) -> dict[int, tuple[str, str]]:
+    """Map index ids back to (item_type, item_id), only for this user's rows."""
+    if not vector_ids:
+        return {}
+    marks = ",".join("?" * len(vector_ids))
+    rows = store.db.execute(
+        f"SELECT id, item_type, item_id FROM embeddings WHERE tenant = ? AND user = ? "
+        f"AND id IN ({marks})",
+        [tenant, user, *vector_ids],
+    ).fetchall()
+    return {row[0]: (row[1], row[2]) for row in rows}
+
+
+def vector_ids_for_task(store: Store, tenant: str, user: str, model: str, task: str) -> list[int]:
+    """Index ids of this user's items logged for ``task`` or with no task."""
+    rows = store.db.execute(
+        "SELECT id FROM embeddings WHERE tenant = ? AND user = ? AND model = ? "
+        "AND (task = ? OR task IS NULL)",
+        [tenant, user, model, task],
+    ).fetchall()
+    return [row[0] for row in rows]

@@ -1,0 +1,142 @@
+"""Named, ordered schema migrations, applied at start-up.
+
+Each migration runs in a transaction together with its record in
+``_sqlite_migrations`` (sqlite-utils ``Migrations``), so a crash half way
+leaves it pending rather than half applied. Never edit an applied migration:
+add a new one.
+"""
+
+import sqlite_utils
+from sqlite_utils.migrations import Migrations
+
+MIGRATIONS = Migrations("tailor")
+
+
+def _execute_all(db: sqlite_utils.Database, script: str) -> None:
+    # Not executescript(): sqlite3 commits any open transaction before running
+    # a script, which would break the migration's atomicity.
+    for statement in script.split(";\n"):
+        if statement.strip():
+            db.execute(statement)
+
+
+@MIGRATIONS(name="0001_initial")
+def initial(db: sqlite_utils.Database) -> None:
+    _execute_all(
+        db,
+        """
+        CREATE TABLE tenants (
+            name TEXT PRIMARY KEY,
+            created_at TEXT NOT NULL
+        );
+        CREATE TABLE api_keys (
+            id TEXT PRIMARY KEY,
+            tenant TEXT NOT NULL REFERENCES tenants(name),
+            key_hash TEXT NOT NULL UNIQUE,
+            prefix TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            revoked_at TEXT
+        );
+        CREATE TABLE interactions (
+            id TEXT PRIMARY KEY,
+            tenant TEXT NOT NULL,
+            user TEXT NOT NULL,
+            context TEXT NOT NULL,
+            draft TEXT NOT NULL,
+            final TEXT NOT NULL,
+            task TEXT,
+            feedback TEXT,
+            client_id TEXT,
+            metadata TEXT,
+            edit_distance INTEGER NOT NULL,
+            accepted INTEGER NOT NULL,
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX interactions_user ON interactions (tenant, user, created_at);
+        CREATE UNIQUE INDEX interactions_client_id
+            ON interactions (tenant, user, client_id) WHERE client_id IS NOT NULL;
+        CREATE TABLE feedback (
+            id TEXT PRIMARY KEY,
+            tenant TEXT NOT NULL,
+            user TEXT NOT NULL,
+            text TEXT NOT NULL,
+            task TEXT,
+            context TEXT,
+            interaction_id TEXT REFERENCES interactions(id) ON DELETE CASCADE,
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX feedback_user ON feedback (tenant, user, created_at);
+        CREATE TABLE preferences (
+            id TEXT PRIMARY KEY,
+            tenant TEXT NOT NULL,
+            user TEXT NOT NULL,
+            text TEXT NOT NULL,
+            source TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            key TEXT NOT NULL,
+            task TEXT,
+            scope TEXT NOT NULL CHECK (scope IN ('context', 'user')),
+            operation TEXT,
+            support INTEGER NOT NULL DEFAULT 1,
+            disabled INTEGER NOT NULL DEFAULT 0,
+            version INTEGER NOT NULL DEFAULT 1,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE UNIQUE INDEX preferences_key ON preferences (tenant, user, source, key);
+        CREATE TABLE preference_evidence (
+            preference_id TEXT NOT NULL REFERENCES preferences(id) ON DELETE CASCADE,
+            tenant TEXT NOT NULL,
+            user TEXT NOT NULL,
+            item_type TEXT NOT NULL CHECK (item_type IN ('interaction', 'feedback')),
+            item_id TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            PRIMARY KEY (preference_id, item_type, item_id)
+        );
+        CREATE INDEX preference_evidence_item
+            ON preference_evidence (tenant, user, item_type, item_id);
+        CREATE TABLE preference_versions (
+            preference_id TEXT NOT NULL REFERENCES preferences(id) ON DELETE CASCADE,
+            version INTEGER NOT NULL,
+            text TEXT NOT NULL,
+            disabled INTEGER NOT NULL,
+            operation TEXT,
+            replaced_at TEXT NOT NULL,
+            PRIMARY KEY (preference_id, version)
+        );
+        -- One row per indexed item (an interaction's or a feedback's context).
+        -- The integer id is the item's id inside the user's FAISS index.
+        CREATE TABLE embeddings (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            tenant TEXT NOT NULL,
+            user TEXT NOT NULL,
+            item_type TEXT NOT NULL CHECK (item_type IN ('interaction', 'feedback')),
+            item_id TEXT NOT NULL,
+            task TEXT,
+            model TEXT NOT NULL,
+            dim INTEGER NOT NULL,
+            content_hash TEXT NOT NULL,
+            vector BLOB NOT NULL,
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX embeddings_user ON embeddings (tenant, user, model);
+        CREATE INDEX embeddings_item ON embeddings (item_type, item_id);
+        CREATE INDEX embeddings_hash ON embeddings (tenant, user, content_hash);
+        CREATE TABLE jobs (
+            id TEXT PRIMARY KEY,
+            tenant TEXT NOT NULL,
+            user TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            state TEXT NOT NULL
+                CHECK (state IN ('pending', 'running', 'done', 'error', 'cancelled')),
+            progress REAL NOT NULL DEFAULT 0,
+            params TEXT NOT NULL DEFAULT '{}',
+            result TEXT,
+            error TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE INDEX jobs_user ON jobs (tenant, user, created_at);
+        CREATE INDEX jobs_state ON jobs (state, created_at);
+        """,
+    )

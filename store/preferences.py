@@ -1,0 +1,219 @@
+"""Preferences: what Tailor learned about a user, with provenance and history.
+
+A preference is identified within a user by (source, key): when a learner
+produces the same key again, the existing row gains support and evidence
+instead of a duplicate appearing. Edits through the API bump ``version`` and
+keep the replaced text in ``preference_versions``. A preference the user
+disabled stays disabled when new evidence arrives.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from store.db import Store
+from store.errors import NotFoundError
+from store.records import Evidence, Preference, dumps, new_id, now
+
+
+def upsert_preference(
+    db: Any,
+    *,
+    tenant: str,
+    user: str,
+    text: str,
+    source: str,
+    kind: str,
+    key: str,
+    task: str | None,
+    scope: str,
+    operation: dict[str, Any] | None,
+    evidence: Sequence[Evidence],
+) -> str:
+    """Insert a preference or add support to the one with the same key; return its id."""
+    stamp = now()
+    row = db.execute(
+        "SELECT id FROM preferences WHERE tenant = ? AND user = ? AND source = ? AND key = ?",
+        [tenant, user, source, key],
+    ).fetchone()
+    if row is None:
+        pref_id = new_id("pref")
+        db.execute(
+            "INSERT INTO preferences (id, tenant, user, text, source, kind, key, task, scope, "
+            "operation, support, disabled, version, created_at, updated_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, 1, ?, ?)",
+            [
+                pref_id,
+                tenant,
+                user,
+                text,
+                source,
+                kind,
+                key,
+                task,
+                scope,
+                dumps(operation),
+                stamp,
+                stamp,
+            ],
+        )
+    else:
+        pref_id = row[0]
+    added = 0
+    for item in evidence:
+        cursor = db.execute(
+            "INSERT OR IGNORE INTO preference_evidence "
+            "(preference_id, tenant, user, item_type, item_id, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            [pref_id, tenant, user, item.item_type, item.item_id, stamp],
+        )
+        added += cursor.rowcount
+    db.execute(
+        "UPDATE preferences SET support = support + ?, updated_at = ? WHERE id = ?",
+        [max(added, 1 if row is None else 0), stamp, pref_id],
+    )
+    return str(pref_id)
+
+
+def _evidence(store: Store, pref_ids: Iterable[str]) -> dict[str, tuple[Evidence, ...]]:
+    ids = list(pref_ids)
+    found: dict[str, list[Evidence]] = defaultdict(list)
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        marks = ",".join("?" * len(chunk))
+        for pref_id, item_type, item_id in store.db.execute(
+            f"SELECT preference_id, item_type, item_id FROM preference_evidence "
+            f"WHERE preference_id IN ({marks}) ORDER BY created_at, item_id",
+            chunk,
+        ).fetchall():
+            found[pref_id].append(Evidence(item_type, item_id))
+    return {pref_id: tuple(items) for pref_id, items in found.items()}
+
+
+def _with_evidence(store: Store, rows: list[dict[str, Any]]) -> list[Preference]:
+    evidence = _evidence(store, (row["id"] for row in rows))
+    return [Preference.from_row(row, evidence.get(row["id"], ())) for row in rows]
+
+
+def get_preference(store: Store, tenant: str, user: str, pref_id: str) -> Preference:
+    rows = list(
+        store.db.query(
+            "SELECT * FROM preferences WHERE tenant = ? AND user = ? AND id = ?",
+            [tenant, user, pref_id],
+        )
+    )
+    if not rows:
+        raise NotFoundError(f"no preference {pref_id!r} for this user")
+    return _with_evidence(store, rows)[0]
+
+
+def list_preferences(
+    store: Store,
+    tenant: str,
+    user: str,
+    *,
+    source: str | None = None,
+    include_disabled: bool = True,
+) -> list[Preference]:
+    sql = "SELECT * FROM preferences WHERE tenant = ? AND user = ?"
+    params: list[Any] = [tenant, user]
+    if source is not None:
+        sql += " AND source = ?"
+        params.append(source)
+    if not include_disabled:
+        sql += " AND disabled = 0"
+    return _with_evidence(store, list(store.db.query(sql + " ORDER BY created_at, id", params)))
+
+
+def preferences_for_items(
+    store: Store, tenant: str, user: str, items: Sequence[tuple[str, str]]
+) -> list[Preference]:
+    """Enabled preferences supported by any of these items (interactions or feedback)."""
+    if not items:
+        return []
+    clauses = " OR ".join("(e.item_type = ? AND e.item_id = ?)" for _ in items)
+    params: list[Any] = [tenant, user]
+    for item_type, item_id in items:
+        params += [item_type, item_id]
+    rows = list(
+        store.db.query(
+            "SELECT DISTINCT p.* FROM preferences p JOIN preference_evidence e "
+            "ON e.preference_id = p.id WHERE e.tenant = ? AND e.user = ? AND p.disabled = 0 "
+            f"AND ({clauses})",
+            params,
+        )
+    )
+    return _with_evidence(store, rows)
+
+
+def user_wide_preferences(
+    store: Store, tenant: str, user: str, task: str | None
+) -> list[Preference]:
+    """Enabled preferences that hold in every context (of ``task``, when given)."""
+    sql = "SELECT * FROM preferences WHERE tenant = ? AND user = ? AND scope = 'user' "
+    sql += "AND disabled = 0"
+    params: list[Any] = [tenant, user]
+    if task is not None:
+        sql += " AND (task = ? OR task IS NULL)"
+        params.append(task)
+    return _with_evidence(store, list(store.db.query(sql + " ORDER BY created_at", params)))
+
+
+def update_preference(
+    store: Store,
+    tenant: str,
+    user: str,
+    pref_id: str,
+    *,
+    text: str | None = None,
+    disabled: bool | None = None,
+) -> Preference:
+    """Change text and/or the disabled flag, keeping the replaced version."""
+    with store.transaction() as db:
+        current = get_preference(store, tenant, user, pref_id)
+        db.execute(
+            "INSERT INTO preference_versions "
+            "(preference_id, version, text, disabled, operation, replaced_at) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                pref_id,
+                current.version,
+                current.text,
+                int(current.disabled),
+                dumps(current.operation),
+                now(),
+            ],
+        )
+        db.execute(
+            "UPDATE preferences SET text = ?, disabled = ?, version = version + 1, "
+            "updated_at = ? WHERE id = ?",
+            [
+                current.text if text is None else text,
+                int(current.disabled if disabled is None else disabled),
+                now(),
+                pref_id,
+            ],
+        )
+    return get_preference(store, tenant, user, pref_id)
+
+
+def preference_versions(store: Store, pref_id: str) -> list[dict[str, Any]]:
+    return list(
+        store.db.query(
+            "SELECT version, text, disabled, operation, replaced_at FROM preference_versions "
+            "WHERE preference_id = ? ORDER BY version",
+            [pref_id],
+        )
+    )
+
+
+def delete_preference(store: Store, tenant: str, user: str, pref_id: str) -> None:
+    with store.transaction() as db:
+        cursor = db.execute(
+            "DELETE FROM preferences WHERE tenant = ? AND user = ? AND id = ?",
+            [tenant, user, pref_id],
+        )
+        if cursor.rowcount == 0:
+            raise NotFoundError(f"no preference {pref_id!r} for this user")

@@ -1,0 +1,136 @@
+"""Typed rows that the store hands out, and small helpers shared by its modules."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+
+def now() -> str:
+    """UTC timestamp with microseconds, ISO 8601: sorts as text."""
+    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def new_id(prefix: str) -> str:
+    """A random, URL-safe id such as ``int_3f9a...`` (96 bits)."""
+    return f"{prefix}_{secrets.token_hex(12)}"
+
+
+def dumps(value: Any) -> str | None:
+    return None if value is None else json.dumps(value, separators=(",", ":"), sort_keys=True)
+
+
+def loads(value: str | None) -> Any:
+    return None if value is None else json.loads(value)
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    id: str
+    tenant: str
+    prefix: str
+    created_at: str
+    revoked_at: str | None
+
+
+@dataclass(frozen=True)
+class Interaction:
+    id: str
+    tenant: str
+    user: str
+    context: str
+    draft: str
+    final: str
+    task: str | None
+    feedback: str | None
+    client_id: str | None
+    metadata: dict[str, Any] | None
+    edit_distance: int
+    accepted: bool
+    created_at: str
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Interaction:
+        return cls(
+            id=row["id"],
+            tenant=row["tenant"],
+            user=row["user"],
+            context=row["context"],
+            draft=row["draft"],
+            final=row["final"],
+            task=row["task"],
+            feedback=row["feedback"],
+            client_id=row["client_id"],
+            metadata=loads(row["metadata"]),
+            edit_distance=row["edit_distance"],
+            accepted=bool(row["accepted"]),
+            created_at=row["created_at"],
+        )
+
+
+@dataclass(frozen=True)
+class Feedback:
+    id: str
+    tenant: str
+    user: str
+    text: str
+    task: str | None
+    context: str | None
+    interaction_id: str | None
+    created_at: str
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Feedback:
+        return cls(**{k: row[k] for k in cls.__dataclass_fields__})
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """An item that supports a preference: an interaction or a feedback."""
+
+    item_type: str
+    item_id: str
+
+
+@dataclass(frozen=True)
+class Preference:
+    id: str
+    tenant: str
+    user: str
+    text: str
+    source: str
+    kind: str
+    key: str
+    task: str | None
+    scope: str
+    operation: dict[str, Any] | None
+    support: int
+    disabled: bool
+    version: int
+    created_at: str
+    updated_at: str
+    evidence: tuple[Evidence, ...] = field(default=())
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any], evidence: tuple[Evidence, ...] = ()) -> Preference:
+        return cls(
+            id=row["id"],
+            tenant=row["tenant"],
+            user=row["user"],
+            text=row["text"],
+            source=row["source"],
+            kind=row["kind"],
+            key=row["key"],
+            task=row["task"],
+            scope=row["scope"],
+            operation=loads(row["operation"]),
+            support=row["support"],
+            disabled=bool(row["disabled"]),
+            version=row["version"],
+            created_at=row["created_at"],
+            updated_at=row["updated_at"],
+            evidence=evidence,
+        )
