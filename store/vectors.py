@@ -90,6 +90,12 @@ class VectorIndex:
         self._loaded: OrderedDict[tuple[str, str], _Entry] = OrderedDict()
         self.rebuilds = 0
         store.index_dir.mkdir(parents=True, exist_ok=True)
+        import faiss
+
+        # A user's index holds hundreds of vectors: one search is microseconds of work,
+        # and OpenMP's thread start-up and spinning cost far more than they save
+        # (measured ~1.7 ms per search on 2 cores under load, vs ~0.02 ms on one thread).
+        faiss.omp_set_num_threads(1)
 
     def path_for(self, tenant: str, user: str) -> Path:
         # Hashed so that no user id (".." included) can name a path.
