@@ -12,11 +12,11 @@ apply them in ``apply``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
-from store.records import Feedback, Interaction
+from store.records import Feedback, Interaction, Preference
 
 
 class NoOptions(BaseModel):
@@ -39,6 +39,43 @@ class Learned:
     scope: Literal["context", "user"] = "context"
     task: str | None = None
     operation: dict[str, Any] | None = None
+    #: why the current item supports it, e.g. "emojis 2 -> 0" (stored with the evidence)
+    detail: str | None = None
+    #: interaction ids that support it; None means just the item being learned from
+    evidence: tuple[str, ...] | None = None
+    #: verification figures of a rule (support, precision, gain, ...)
+    stats: dict[str, Any] | None = None
+    status: Literal["active", "retired"] = "active"
+
+
+@dataclass(frozen=True)
+class Neighbor:
+    """A past interaction of the same user, and how similar its context is (cosine)."""
+
+    interaction: Interaction
+    score: float
+
+
+class History(Protocol):
+    """Read-only view of one user's past, centred on the context being learned from."""
+
+    def neighbors(self) -> list[Neighbor]:
+        """The nearest past interactions (same task or none), most similar first."""
+        ...
+
+    def preferences(self, source: str) -> list[Preference]:
+        """This source's preferences supported by those neighbors (retired included)."""
+        ...
+
+
+class NoHistory:
+    """A user with no past: what a learner sees for a first interaction or in isolation."""
+
+    def neighbors(self) -> list[Neighbor]:
+        return []
+
+    def preferences(self, source: str) -> list[Preference]:
+        return []
 
 
 class Learner:
@@ -54,11 +91,20 @@ class Learner:
     def __init__(self, options: BaseModel | None = None) -> None:
         self.options = options if options is not None else self.Options()
 
-    def learn_interaction(self, interaction: Interaction) -> list[Learned]:
+    def learn_interaction(self, interaction: Interaction, history: History) -> list[Learned]:
         return []
 
     def learn_feedback(self, feedback: Feedback) -> list[Learned]:
         return []
+
+    def contribute(
+        self, preferences: list[Preference], neighbors: list[Neighbor]
+    ) -> list[Preference]:
+        """Of this learner's preferences retrieved for a context, those that apply there.
+
+        ``neighbors`` are the user's past interactions nearest to that context.
+        """
+        return preferences
 
     def apply(self, operation: dict[str, Any], text: str) -> str:
         """Apply one of this learner's executable operations to ``text``."""

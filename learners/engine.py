@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from learners.base import Learned, Learner
+from learners.base import Learned, Learner, Neighbor
 from learners.embeddings import CachedEmbedder
 from learners.policy import USER_SCOPE_SCORE, Policy, Retrieved, build_policy
 from learners.text import edit_distance
@@ -25,6 +25,7 @@ from store.db import Store
 from store.errors import ConflictError
 from store.interactions import (
     find_by_client_id,
+    get_interactions,
     insert_feedback,
     insert_interaction,
     items_for_vectors,
@@ -59,6 +60,32 @@ class Logged:
     created: bool
 
 
+class UserHistory:
+    """What a learner may see of one user's past, around one context (lazy, cached)."""
+
+    def __init__(
+        self, engine: Engine, tenant: str, user: str, vector: np.ndarray, task: str | None
+    ) -> None:
+        self.engine, self.tenant, self.user = engine, tenant, user
+        self.vector, self.task = vector, task
+        self._neighbors: list[Neighbor] | None = None
+
+    def neighbors(self) -> list[Neighbor]:
+        if self._neighbors is None:
+            engine = self.engine
+            scores = engine.nearest(
+                self.tenant, self.user, self.vector, task=self.task, k=engine.history_k
+            )
+            self._neighbors = engine.neighbors(self.tenant, self.user, scores)
+        return self._neighbors
+
+    def preferences(self, source: str) -> list[Preference]:
+        items = [("interaction", n.interaction.id) for n in self.neighbors()]
+        return preferences_for_items(
+            self.engine.store, self.tenant, self.user, items, source=source, include_retired=True
+        )
+
+
 class Engine:
     def __init__(
         self,
@@ -69,6 +96,7 @@ class Engine:
         *,
         default_k: int = 5,
         min_score: float = 0.25,
+        history_k: int = 12,
     ) -> None:
         self.store = store
         self.index = index
@@ -76,6 +104,7 @@ class Engine:
         self.learners = learners
         self.default_k = default_k
         self.min_score = min_score
+        self.history_k = history_k
         self._by_source = {learner.source: learner for learner in learners}
 
     # -- embeddings -------------------------------------------------------------
@@ -114,8 +143,11 @@ class Engine:
             created_at=now(),
         )
         digest, vector = self.vector(tenant, user, item.context)
+        history = UserHistory(self, tenant, user, vector, item.task)
         learned = [
-            (learner, pref) for learner in self.learners for pref in learner.learn_interaction(item)
+            (learner, pref)
+            for learner in self.learners
+            for pref in learner.learn_interaction(item, history)
         ]
         try:
             with self.store.transaction() as db:
@@ -187,6 +219,13 @@ class Engine:
     ) -> list[str]:
         ids: list[str] = []
         for learner, pref in learned:
+            if pref.evidence is None:
+                supports = [Evidence(evidence.item_type, evidence.item_id, pref.detail)]
+            else:
+                supports = [
+                    Evidence("interaction", i, pref.detail if i == evidence.item_id else None)
+                    for i in pref.evidence
+                ]
             pref_id = upsert_preference(
                 db,
                 tenant=tenant,
@@ -198,9 +237,15 @@ class Engine:
                 task=pref.task,
                 scope=pref.scope,
                 operation=pref.operation,
-                evidence=[evidence],
+                evidence=supports,
+                stats=pref.stats,
+                status=pref.status,
             )
-            if pref_id not in ids:
+            if (
+                pref_id not in ids
+                and pref.status == "active"
+                and (pref.evidence is None or evidence.item_id in pref.evidence)
+            ):
                 ids.append(pref_id)
         return ids
 
@@ -241,32 +286,68 @@ class Engine:
 
     # -- reads ------------------------------------------------------------------
 
-    def policy(
-        self, tenant: str, user: str, context: str, *, task: str | None = None, k: int | None = None
-    ) -> Policy:
-        """The k nearest past contexts' preferences plus user-wide ones, aggregated."""
-        _, vector = self.vector(tenant, user, context)
+    def nearest(
+        self, tenant: str, user: str, vector: np.ndarray, *, task: str | None, k: int
+    ) -> dict[tuple[str, str], float]:
+        """The user's k items (interactions, feedback) nearest to ``vector``, with scores.
+
+        Only the user's own vectors are ranked (and, with ``task``, only items of
+        that task or none); items less similar than ``min_score`` are dropped.
+        """
         allowed = None
         if task is not None:
             allowed = vector_ids_for_task(self.store, tenant, user, self.embedder.model_name, task)
-        hits = self.index.search(tenant, user, vector, k or self.default_k, allowed_ids=allowed)
+        hits = self.index.search(tenant, user, vector, k, allowed_ids=allowed)
         hits = [(vid, score) for vid, score in hits if score >= self.min_score]
         items = items_for_vectors(self.store, tenant, user, [vid for vid, _ in hits])
-        score_of = {items[vid]: score for vid, score in hits if vid in items}
+        return {items[vid]: score for vid, score in hits if vid in items}
+
+    def neighbors(
+        self, tenant: str, user: str, scores: dict[tuple[str, str], float]
+    ) -> list[Neighbor]:
+        """The interactions among ``nearest`` items, most similar first."""
+        ids = [item_id for item_type, item_id in scores if item_type == "interaction"]
+        found = get_interactions(self.store, tenant, user, ids)
+        neighbors = [Neighbor(found[i], scores[("interaction", i)]) for i in ids if i in found]
+        return sorted(neighbors, key=lambda n: n.score, reverse=True)
+
+    def policy(
+        self, tenant: str, user: str, context: str, *, task: str | None = None, k: int | None = None
+    ) -> Policy:
+        """The k nearest past contexts' preferences plus user-wide ones, aggregated.
+
+        Each learner decides which of its retrieved preferences hold for this
+        context (the rule learner re-verifies its rules on these neighbours).
+        """
+        _, vector = self.vector(tenant, user, context)
+        scores = self.nearest(tenant, user, vector, task=task, k=k or self.default_k)
+        retrieved = preferences_for_items(self.store, tenant, user, list(scores))
+        neighbors = self.neighbors(tenant, user, scores)
+        kept: list[Preference] = []
+        for source in dict.fromkeys(p.source for p in retrieved):
+            mine = [p for p in retrieved if p.source == source]
+            learner = self._by_source.get(source)
+            if learner is not None:
+                kept += learner.contribute(mine, neighbors)
+            else:
+                # Instructions outlive a learner being switched off; rules need theirs.
+                kept += [p for p in mine if p.operation is None]
         candidates = [
-            Retrieved(p, max(score_of.get((e.item_type, e.item_id), 0.0) for e in p.evidence))
-            for p in preferences_for_items(self.store, tenant, user, list(score_of))
+            Retrieved(p, max(scores.get((e.item_type, e.item_id), 0.0) for e in p.evidence))
+            for p in kept
         ]
         candidates += [
             Retrieved(p, USER_SCOPE_SCORE)
             for p in user_wide_preferences(self.store, tenant, user, task)
         ]
-        return build_policy(candidates)
+        return build_policy(candidates, [p for p in kept if p.operation is not None])
 
-    def rewrite(self, tenant: str, user: str, context: str, draft: str) -> tuple[str, list[str]]:
-        """Apply the user's executable rules that fit this context, in policy order."""
+    def rewrite(
+        self, tenant: str, user: str, context: str, draft: str, *, task: str | None = None
+    ) -> tuple[str, list[str]]:
+        """Apply the user's verified rules that fit this context, in phase order."""
         text, applied = draft, []
-        for rule in self.policy(tenant, user, context).rules:
+        for rule in self.policy(tenant, user, context, task=task).rules:
             learner = self._by_source.get(rule.source)
             if learner is None or rule.operation is None:
                 continue

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from learners.base import Learned, Learner
+from learners.base import History, Learned, Learner
 from learners.text import normalize
 from store.records import Feedback, Interaction
 
@@ -25,7 +25,7 @@ class FeedbackLearner(Learner):
         scope = "context" if feedback.context else "user"
         return [_learned(feedback.text, scope, feedback.task)]
 
-    def learn_interaction(self, interaction: Interaction) -> list[Learned]:
+    def learn_interaction(self, interaction: Interaction, history: History) -> list[Learned]:
         if not interaction.feedback or not interaction.feedback.strip():
             return []
         return [_learned(interaction.feedback, "context", interaction.task)]

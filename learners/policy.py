@@ -22,6 +22,10 @@ from store.records import Preference
 USER_SCOPE_SCORE = 1.0
 #: at most this many preferences go into the aggregated text and system prompt
 MAX_PREFERENCES = 12
+#: style signals seen in a single edit are kept (visible) but not yet used
+MIN_SIGNAL_SUPPORT = 2
+#: recency half-life, in evidence items, when two signals contradict each other
+CONFLICT_HALF_LIFE = 2.0
 
 BASE_PROMPT = "You are a writing assistant."
 
@@ -67,10 +71,52 @@ def _weight(item: Retrieved) -> float:
     return item.score * (1.0 + math.log(max(item.preference.support, 1)))
 
 
-def build_policy(candidates: list[Retrieved]) -> Policy:
-    ranked = rank(candidates)[:MAX_PREFERENCES]
+def slot_of(pref: Preference) -> str | None:
+    """Conflict slot of a style preference ("structure" for bullets vs prose), if any."""
+    if pref.source in {"edit", "rule"} and "=" in pref.key:
+        return pref.key.split("=", 1)[0]
+    return None
+
+
+def resolve_conflicts(candidates: list[Retrieved], rules: list[Preference]) -> list[Retrieved]:
+    """One style preference per slot: the verified rule's, else recent and well supported.
+
+    Within a slot, each preference scores the sum over its evidence of
+    0.5 ** (recency rank / CONFLICT_HALF_LIFE), ranking all the slot's evidence
+    together (0 = newest), so three recent edits outweigh five old ones.
+    """
+    ruled = {slot_of(r): normalize(r.text) for r in rules}
+    groups: dict[str, list[Retrieved]] = {}
+    kept: list[Retrieved] = []
+    for item in candidates:
+        pref = item.preference
+        slot = slot_of(pref)
+        if pref.source == "edit" and pref.support < MIN_SIGNAL_SUPPORT:
+            continue
+        if slot is None or pref.kind == "rule":
+            kept.append(item)
+        elif slot in ruled:
+            if normalize(pref.text) == ruled[slot]:
+                kept.append(item)
+        else:
+            groups.setdefault(slot, []).append(item)
+    for group in groups.values():
+        stamps = sorted({e.created_at for r in group for e in r.preference.evidence}, reverse=True)
+        rank = {stamp: i for i, stamp in enumerate(stamps)}
+
+        def recency(r: Retrieved, rank: dict[str, int] = rank) -> float:
+            return float(
+                sum(0.5 ** (rank[e.created_at] / CONFLICT_HALF_LIFE) for e in r.preference.evidence)
+            )
+
+        kept.append(max(group, key=lambda r: (recency(r), r.preference.support)))
+    return kept
+
+
+def build_policy(candidates: list[Retrieved], rules: list[Preference] | None = None) -> Policy:
+    rules = rules or []
+    ranked = rank(resolve_conflicts(candidates, rules))[:MAX_PREFERENCES]
     texts = [_sentence(r.preference.text) for r in ranked]
-    rules = [r.preference for r in ranked if r.preference.operation is not None]
     return Policy(
         preference=" ".join(texts),
         preferences=ranked,

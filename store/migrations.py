@@ -140,3 +140,16 @@ def initial(db: sqlite_utils.Database) -> None:
         CREATE INDEX jobs_state ON jobs (state, created_at);
         """,
     )
+
+
+@MIGRATIONS(name="0002_rule_status_and_evidence_detail")
+def rule_status(db: sqlite_utils.Database) -> None:
+    _execute_all(
+        db,
+        """
+        ALTER TABLE preferences ADD COLUMN status TEXT NOT NULL DEFAULT 'active'
+            CHECK (status IN ('active', 'retired'));
+        ALTER TABLE preferences ADD COLUMN stats TEXT;
+        ALTER TABLE preference_evidence ADD COLUMN detail TEXT;
+        """,
+    )

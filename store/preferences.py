@@ -31,8 +31,14 @@ def upsert_preference(
     scope: str,
     operation: dict[str, Any] | None,
     evidence: Sequence[Evidence],
+    stats: dict[str, Any] | None = None,
+    status: str = "active",
 ) -> str:
-    """Insert a preference or add support to the one with the same key; return its id."""
+    """Insert a preference or update the one with the same key; return its id.
+
+    Support is the number of distinct evidence items. A learner's new text only
+    replaces the stored one while the user has not edited it (version 1).
+    """
     stamp = now()
     row = db.execute(
         "SELECT id FROM preferences WHERE tenant = ? AND user = ? AND source = ? AND key = ?",
@@ -42,8 +48,8 @@ def upsert_preference(
         pref_id = new_id("pref")
         db.execute(
             "INSERT INTO preferences (id, tenant, user, text, source, kind, key, task, scope, "
-            "operation, support, disabled, version, created_at, updated_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, 1, ?, ?)",
+            "operation, support, disabled, version, created_at, updated_at, status, stats) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, 1, ?, ?, ?, ?)",
             [
                 pref_id,
                 tenant,
@@ -57,22 +63,36 @@ def upsert_preference(
                 dumps(operation),
                 stamp,
                 stamp,
+                status,
+                dumps(stats),
             ],
         )
     else:
         pref_id = row[0]
-    added = 0
-    for item in evidence:
-        cursor = db.execute(
-            "INSERT OR IGNORE INTO preference_evidence "
-            "(preference_id, tenant, user, item_type, item_id, created_at) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            [pref_id, tenant, user, item.item_type, item.item_id, stamp],
+        db.execute(
+            "UPDATE preferences SET text = CASE WHEN version = 1 THEN ? ELSE text END, "
+            "operation = ?, stats = ?, status = ?, updated_at = ? WHERE id = ?",
+            [text, dumps(operation), dumps(stats), status, stamp, pref_id],
         )
-        added += cursor.rowcount
+    for item in evidence:
+        db.execute(
+            "INSERT OR IGNORE INTO preference_evidence "
+            "(preference_id, tenant, user, item_type, item_id, created_at, detail) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [
+                pref_id,
+                tenant,
+                user,
+                item.item_type,
+                item.item_id,
+                item.created_at or stamp,
+                item.detail,
+            ],
+        )
     db.execute(
-        "UPDATE preferences SET support = support + ?, updated_at = ? WHERE id = ?",
-        [max(added, 1 if row is None else 0), stamp, pref_id],
+        "UPDATE preferences SET support = max(1, (SELECT count(*) FROM preference_evidence "
+        "WHERE preference_id = ?)) WHERE id = ?",
+        [pref_id, pref_id],
     )
     return str(pref_id)
 
@@ -83,12 +103,13 @@ def _evidence(store: Store, pref_ids: Iterable[str]) -> dict[str, tuple[Evidence
     for start in range(0, len(ids), 500):
         chunk = ids[start : start + 500]
         marks = ",".join("?" * len(chunk))
-        for pref_id, item_type, item_id in store.db.execute(
-            f"SELECT preference_id, item_type, item_id FROM preference_evidence "
-            f"WHERE preference_id IN ({marks}) ORDER BY created_at, item_id",
+        for pref_id, item_type, item_id, detail, created_at in store.db.execute(
+            f"SELECT preference_id, item_type, item_id, detail, created_at "
+            f"FROM preference_evidence WHERE preference_id IN ({marks}) "
+            f"ORDER BY created_at, item_id",
             chunk,
         ).fetchall():
-            found[pref_id].append(Evidence(item_type, item_id))
+            found[pref_id].append(Evidence(item_type, item_id, detail, created_at))
     return {pref_id: tuple(items) for pref_id, items in found.items()}
 
 
@@ -128,20 +149,31 @@ def list_preferences(
 
 
 def preferences_for_items(
-    store: Store, tenant: str, user: str, items: Sequence[tuple[str, str]]
+    store: Store,
+    tenant: str,
+    user: str,
+    items: Sequence[tuple[str, str]],
+    *,
+    source: str | None = None,
+    include_retired: bool = False,
 ) -> list[Preference]:
     """Enabled preferences supported by any of these items (interactions or feedback)."""
     if not items:
         return []
+    extra = "" if include_retired else " AND p.status = 'active'"
+    if source is not None:
+        extra += " AND p.source = ?"
     clauses = " OR ".join("(e.item_type = ? AND e.item_id = ?)" for _ in items)
     params: list[Any] = [tenant, user]
+    if source is not None:
+        params.append(source)
     for item_type, item_id in items:
         params += [item_type, item_id]
     rows = list(
         store.db.query(
             "SELECT DISTINCT p.* FROM preferences p JOIN preference_evidence e "
-            "ON e.preference_id = p.id WHERE e.tenant = ? AND e.user = ? AND p.disabled = 0 "
-            f"AND ({clauses})",
+            "ON e.preference_id = p.id WHERE e.tenant = ? AND e.user = ? AND p.disabled = 0"
+            f"{extra} AND ({clauses})",
             params,
         )
     )
@@ -153,7 +185,7 @@ def user_wide_preferences(
 ) -> list[Preference]:
     """Enabled preferences that hold in every context (of ``task``, when given)."""
     sql = "SELECT * FROM preferences WHERE tenant = ? AND user = ? AND scope = 'user' "
-    sql += "AND disabled = 0"
+    sql += "AND disabled = 0 AND status = 'active'"
     params: list[Any] = [tenant, user]
     if task is not None:
         sql += " AND (task = ? OR task IS NULL)"

@@ -93,6 +93,8 @@ class Evidence:
 
     item_type: str
     item_id: str
+    detail: str | None = None
+    created_at: str = ""
 
 
 @dataclass(frozen=True)
@@ -112,6 +114,8 @@ class Preference:
     version: int
     created_at: str
     updated_at: str
+    status: str = "active"
+    stats: dict[str, Any] | None = None
     evidence: tuple[Evidence, ...] = field(default=())
 
     @classmethod
@@ -132,5 +136,7 @@ class Preference:
             version=row["version"],
             created_at=row["created_at"],
             updated_at=row["updated_at"],
+            status=row["status"],
+            stats=loads(row["stats"]),
             evidence=evidence,
         )

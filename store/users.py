@@ -37,10 +37,12 @@ def export_user(store: Store, tenant: str, user: str) -> Iterator[dict[str, Any]
     ):
         row["operation"] = loads(row["operation"])
         row["disabled"] = bool(row["disabled"])
+        row["stats"] = loads(row["stats"])
         row["evidence"] = [
-            {"type": e["item_type"], "id": e["item_id"]}
+            {"type": e["item_type"], "id": e["item_id"], "detail": e["detail"]}
             for e in db.query(
-                "SELECT item_type, item_id FROM preference_evidence WHERE preference_id = ? "
+                "SELECT item_type, item_id, detail FROM preference_evidence "
+                "WHERE preference_id = ? "
                 "ORDER BY created_at, item_id",
                 [row["id"]],
             )

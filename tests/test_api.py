@@ -36,8 +36,13 @@ def test_logging_an_interaction_measures_and_learns(client: TestClient) -> None:
     assert body["accepted"] is False
     # Hey->Hello, boss->Maria, "!"->",", "😀" deleted, The->the
     assert body["edit_distance"] == 5
-    assert [p["text"] for p in body["learned"]] == ["no emojis in emails to my boss"]
-    assert body["learned"][0]["evidence"] == [{"type": "interaction", "id": body["id"]}]
+    learned = {p["source"]: p for p in body["learned"]}
+    assert learned["feedback"]["text"] == "no emojis in emails to my boss"
+    assert learned["feedback"]["evidence"] == [
+        {"type": "interaction", "id": body["id"], "detail": None}
+    ]
+    signals = {p["text"] for p in body["learned"] if p["source"] == "edit"}
+    assert {"avoids emojis", "avoids exclamation marks"} <= signals
     assert client.get(f"/v1/users/dana/interactions/{body['id']}").json()["metadata"] == {
         "app": "mail",
         "thread": 7,
@@ -192,7 +197,7 @@ def test_export_is_ndjson_of_everything(client: TestClient) -> None:
     assert types.count("feedback") == 2 and types.count("embedding") == 1
     edited = next(rec for rec in records if rec["id"] == pref["id"])
     assert edited["versions"][0]["text"] == "no emojis"
-    assert edited["evidence"] == [{"type": "interaction", "id": created["id"]}]
+    assert edited["evidence"] == [{"type": "interaction", "id": created["id"], "detail": None}]
     assert all(rec["user"] == "dana" for rec in records)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from learners.base import Learned, Learner
+from learners.base import Learned, Learner, NoHistory
 from learners.registry import DEFAULT_LEARNERS, learner_class, learner_names
 from store.errors import InvalidInputError
 from store.records import Feedback, Interaction, now
@@ -49,7 +49,9 @@ def test_learner_contract(name: str) -> None:
     with pytest.raises(ValidationError):
         cls.Options(no_such_option=1)
     learner = cls()
-    for learned in learner.learn_interaction(INTERACTION) + learner.learn_feedback(FEEDBACK):
+    for learned in learner.learn_interaction(INTERACTION, NoHistory()) + learner.learn_feedback(
+        FEEDBACK
+    ):
         assert isinstance(learned, Learned)
         assert learned.text.strip() and learned.key
         assert learned.scope in {"context", "user"}
@@ -60,17 +62,18 @@ def test_feedback_learner_keeps_words_and_scope() -> None:
     learner = learner_class("feedback")()
     [from_feedback] = learner.learn_feedback(FEEDBACK)
     assert (from_feedback.text, from_feedback.scope) == ("Be brief", "user")
-    [from_edit] = learner.learn_interaction(INTERACTION)
+    [from_edit] = learner.learn_interaction(INTERACTION, NoHistory())
     assert (from_edit.text, from_edit.scope, from_edit.task) == (
         "no emojis for my boss",
         "context",
         "email",
     )
-    assert (
-        learner.learn_interaction(Interaction(**{**INTERACTION.__dict__, "feedback": None})) == []
-    )
+    no_feedback = Interaction(**{**INTERACTION.__dict__, "feedback": None})
+    assert learner.learn_interaction(no_feedback, NoHistory()) == []
 
 
 def test_unknown_learner_is_a_clear_error() -> None:
-    with pytest.raises(InvalidInputError, match="unknown learner 'nope'; known: feedback"):
+    with pytest.raises(
+        InvalidInputError, match="unknown learner 'nope'; known: edits, feedback, rules"
+    ):
         learner_class("nope")

@@ -83,7 +83,7 @@ def test_kill_9_loses_no_acknowledged_write_and_index_is_rebuilt(
             listed = http.get(f"/v1/users/u{n}/interactions", params={"limit": 500}).json()
             assert mine <= {i["id"] for i in listed["data"]}
         before = http.post("/v1/users/u1/policy", json={"context": "Email to client 1"}).json()
-        assert before["preference"] == "formal 1."
+        assert "formal 1." in before["preference"]
     third.kill(signal.SIGTERM)
 
     for path in (data_dir / "index").glob("*.faiss"):

@@ -41,11 +41,11 @@ def interaction(tenant: str = "t", user: str = "u", id: str = "int_1") -> Intera
 
 def test_migrations_are_named_recorded_and_applied_once(data_dir: Path) -> None:
     store = Store.open(data_dir)
-    assert store.applied_migrations() == ["0001_initial"]
+    assert store.applied_migrations() == ["0001_initial", "0002_rule_status_and_evidence_detail"]
     assert store.migrate() == []
     store.close()
     reopened = Store.open(data_dir)
-    assert reopened.applied_migrations() == ["0001_initial"]
+    assert len(reopened.applied_migrations()) == 2
     assert reopened.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     reopened.close()
 
