@@ -32,7 +32,7 @@ from store.interactions import (
     vector_ids_for_task,
 )
 from store.preferences import (
-    get_preference,
+    get_preferences,
     preferences_for_items,
     upsert_preference,
     user_wide_preferences,
@@ -188,7 +188,7 @@ class Engine:
                     return self._replayed(existing, new)
             raise
         self.index.add(tenant, user, [vector_id], vector[None, :])
-        return Logged(item, [get_preference(self.store, tenant, user, p) for p in pref_ids], True)
+        return Logged(item, get_preferences(self.store, tenant, user, pref_ids), True)
 
     def _replayed(self, existing: Interaction, new: NewInteraction) -> Logged:
         same = (
@@ -282,7 +282,7 @@ class Engine:
             pref_ids = self._store_learned(db, tenant, user, learned, Evidence("feedback", item.id))
         if embedded is not None and vector_id is not None:
             self.index.add(tenant, user, [vector_id], embedded[1][None, :])
-        return item, [get_preference(self.store, tenant, user, p) for p in pref_ids]
+        return item, get_preferences(self.store, tenant, user, pref_ids)
 
     # -- reads ------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ from the same operations and detectors.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -118,6 +119,7 @@ def _end(sentence: str) -> str:
 _TOKEN = re.compile(r"\w+|[^\w\s]")
 
 
+@functools.lru_cache(maxsize=4096)
 def phrase_pattern(phrase: str) -> re.Pattern[str]:
     """Match ``phrase`` token by token, with any spacing, never inside a word."""
     tokens = _TOKEN.findall(phrase)
@@ -354,12 +356,16 @@ def add_prefix(text: str, label: str) -> str:
 
 def prepend_line(text: str, line: str) -> str:
     layout = parse(text)
+    if _first_line("\n".join(layout.body)) == line:
+        return text
     layout.body = [line, *layout.body]
     return render(layout)
 
 
 def append_line(text: str, line: str) -> str:
     layout = parse(text)
+    if line in (ln.strip() for ln in layout.body):
+        return text
     layout.body = [*layout.body, line]
     return render(layout)
 
@@ -495,14 +501,14 @@ KINDS: dict[str, Kind] = {
     ),
     "prepend_line": Kind(
         prepend_line,
-        lambda text, line: _first_line(render(Layout(None, parse(text).body, []))) == line,
+        lambda text, line: _first_line("\n".join(parse(text).body)) == line,
         lambda line: f"starts with the line '{line}'",
         lambda line: f"prepend:{line.lower()}",
         5,
     ),
     "append_line": Kind(
         append_line,
-        lambda text, line: line in parse(text).body,
+        lambda text, line: line in (ln.strip() for ln in parse(text).body),
         lambda line: f"adds the line '{line}'",
         lambda line: f"append:{line.lower()}",
         5,

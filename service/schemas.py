@@ -85,6 +85,36 @@ class PreferencePublic(Schema):
         )
 
 
+class LearnedPublic(Schema):
+    """A preference as reported right after learning, without its evidence list."""
+
+    id: str
+    text: str
+    source: str
+    kind: str
+    scope: str
+    task: str | None
+    operation: dict[str, Any] | None
+    support: int
+    status: str
+    disabled: bool
+
+    @classmethod
+    def from_record(cls, p: Preference) -> LearnedPublic:
+        return cls(
+            id=p.id,
+            text=p.text,
+            source=p.source,
+            kind=p.kind,
+            scope=p.scope,
+            task=p.task,
+            operation=p.operation,
+            support=p.support,
+            status=p.status,
+            disabled=p.disabled,
+        )
+
+
 class PreferencesPublic(Schema):
     data: list[PreferencePublic]
     count: int
@@ -128,7 +158,7 @@ class InteractionPublic(Schema):
     edit_distance: int
     accepted: bool
     created_at: str
-    learned: list[PreferencePublic] = []
+    learned: list[LearnedPublic] = []
 
     @classmethod
     def from_record(
@@ -146,7 +176,7 @@ class InteractionPublic(Schema):
             edit_distance=i.edit_distance,
             accepted=i.accepted,
             created_at=i.created_at,
-            learned=[PreferencePublic.from_record(p) for p in learned or []],
+            learned=[LearnedPublic.from_record(p) for p in learned or []],
         )
 
 
@@ -172,12 +202,12 @@ class FeedbackPublic(Schema):
     task: str | None
     context: str | None
     created_at: str
-    preference: PreferencePublic | None
-    learned: list[PreferencePublic]
+    preference: LearnedPublic | None
+    learned: list[LearnedPublic]
 
     @classmethod
     def from_record(cls, f: Feedback, learned: list[Preference]) -> FeedbackPublic:
-        public = [PreferencePublic.from_record(p) for p in learned]
+        public = [LearnedPublic.from_record(p) for p in learned]
         return cls(
             id=f.id,
             text=f.text,

@@ -38,7 +38,8 @@ def test_logging_an_interaction_measures_and_learns(client: TestClient) -> None:
     assert body["edit_distance"] == 5
     learned = {p["source"]: p for p in body["learned"]}
     assert learned["feedback"]["text"] == "no emojis in emails to my boss"
-    assert learned["feedback"]["evidence"] == [
+    stored = client.get("/v1/users/dana/preferences", params={"source": "feedback"}).json()
+    assert stored["data"][0]["evidence"] == [
         {"type": "interaction", "id": body["id"], "detail": None}
     ]
     signals = {p["text"] for p in body["learned"] if p["source"] == "edit"}
