@@ -96,7 +96,7 @@ class Engine:
         *,
         default_k: int = 5,
         min_score: float = 0.25,
-        history_k: int = 12,
+        history_k: int = 8,
     ) -> None:
         self.store = store
         self.index = index
@@ -320,9 +320,17 @@ class Engine:
         context (the rule learner re-verifies its rules on these neighbours).
         """
         _, vector = self.vector(tenant, user, context)
-        scores = self.nearest(tenant, user, vector, task=task, k=k or self.default_k)
-        retrieved = preferences_for_items(self.store, tenant, user, list(scores))
-        neighbors = self.neighbors(tenant, user, scores)
+        k = k or self.default_k
+        # Rules are verified on a wider neighbourhood (history_k) than the k contexts
+        # whose instructions are quoted: several past edits judge a rule (PROSE).
+        wide = self.nearest(tenant, user, vector, task=task, k=max(k, self.history_k))
+        top = set(list(wide)[:k])
+        retrieved = [
+            p
+            for p in preferences_for_items(self.store, tenant, user, list(wide))
+            if p.operation is not None or any((e.item_type, e.item_id) in top for e in p.evidence)
+        ]
+        neighbors = self.neighbors(tenant, user, wide)
         kept: list[Preference] = []
         for source in dict.fromkeys(p.source for p in retrieved):
             mine = [p for p in retrieved if p.source == source]
@@ -333,7 +341,7 @@ class Engine:
                 # Instructions outlive a learner being switched off; rules need theirs.
                 kept += [p for p in mine if p.operation is None]
         candidates = [
-            Retrieved(p, max(scores.get((e.item_type, e.item_id), 0.0) for e in p.evidence))
+            Retrieved(p, max(wide.get((e.item_type, e.item_id), 0.0) for e in p.evidence))
             for p in kept
         ]
         candidates += [

@@ -234,15 +234,54 @@ def remove_hashtags(text: str) -> str:
 # -- length and structure ---------------------------------------------------------------
 
 
+def paragraphs(body: list[str]) -> list[list[str]]:
+    """Runs of non-blank lines."""
+    found: list[list[str]] = [[]]
+    for line in body:
+        if line.strip():
+            found[-1].append(line)
+        elif found[-1]:
+            found.append([])
+    return [p for p in found if p]
+
+
+def _main(paras: list[list[str]]) -> int:
+    """The main paragraph: the longest one that is not a prefix line (TL;DR: ...)."""
+    best, size = -1, -1
+    for i, para in enumerate(paras):
+        words = sum(_words(ln) for ln in para)
+        if not _has_prefix_line(para) and words > size:
+            best, size = i, words
+    return best
+
+
+def main_lines(text: str) -> list[str]:
+    paras = paragraphs(parse(text).body)
+    i = _main(paras)
+    return paras[i] if i >= 0 else []
+
+
+def _with_main(text: str, change: Callable[[list[str]], list[str]]) -> str:
+    """Change only the main paragraph; lines added around it stay as they are."""
+    layout = parse(text)
+    paras = paragraphs(layout.body)
+    i = _main(paras)
+    if i < 0:
+        return text
+    paras[i] = change(paras[i])
+    layout.body = [ln for j, para in enumerate(paras) for ln in ([""] if j else []) + para]
+    return render(layout)
+
+
 def limit_sentences(text: str, n: int) -> str:
-    def change(body: list[str]) -> list[str]:
-        kept = sentences(body)[:n]
-        if any(BULLET.match(ln) for ln in body if ln.strip()):
-            markers = [BULLET.match(ln) for ln in body if ln.strip() and BULLET.match(ln)]
-            return [f"{m.group(0) if m else '- '}{s}" for m, s in zip(markers, kept, strict=False)]
+    def change(lines: list[str]) -> list[str]:
+        kept = sentences(lines)[:n]
+        markers = [m for m in (BULLET.match(ln) for ln in lines if ln.strip()) if m]
+        if markers:
+            return [f"{m.group(0)}{s}" for m, s in zip(markers, kept, strict=False)]
         return [" ".join(kept)] if kept else []
 
-    return _with_body(text, change)
+    return _with_main(text, change)
 
 
 def _has_prefix_line(body: list[str], label: str | None = None) -> str | None:
@@ -253,51 +292,28 @@ def _has_prefix_line(body: list[str], label: str | None = None) -> str | None:
     return None
 
 
-PREFIX_LINE = re.compile(
-    r"^((?:TL;?DR|Summary|In short|Bottom line|Short version|Key point)s?:)\s*\S", re.IGNORECASE
-)
-
-
-def _split_prefix(body: list[str]) -> tuple[list[str], list[str]]:
-    """(prefix line if any, rest) so list/prose changes leave a TL;DR line alone."""
-    filled = [i for i, ln in enumerate(body) if ln.strip()]
-    if filled and _has_prefix_line(body):
-        first = filled[0]
-        return [body[first]], [ln for ln in body[first + 1 :]]
-    return [], body
+# A short label ending in a colon at the start of the body: "TL;DR:", "Summary:", "Q&A:".
+PREFIX_LINE = re.compile(r"^((?:TL;?DR|Q&A|[A-Z][a-z]+(?: [a-z]+){0,2}):)\s+\S")
 
 
 def to_bullets(text: str, marker: str = "-") -> str:
-    def change(body: list[str]) -> list[str]:
-        prefix, rest = _split_prefix(body)
-        items = [f"{marker} {s}" for s in sentences(rest)]
-        return [*prefix, *([""] if prefix else []), *items]
-
-    return _with_body(text, change)
+    return _with_main(text, lambda lines: [f"{marker} {s}" for s in sentences(lines)])
 
 
 def to_numbered(text: str, max_items: int | None = None) -> str:
-    def change(body: list[str]) -> list[str]:
-        prefix, rest = _split_prefix(body)
-        items = sentences(rest)[:max_items] if max_items else sentences(rest)
-        numbered = [f"{i}. {s}" for i, s in enumerate(items, 1)]
-        return [*prefix, *([""] if prefix else []), *numbered]
+    def change(lines: list[str]) -> list[str]:
+        items = sentences(lines)[:max_items] if max_items else sentences(lines)
+        return [f"{i}. {s}" for i, s in enumerate(items, 1)]
 
-    return _with_body(text, change)
+    return _with_main(text, change)
 
 
 def to_prose(text: str) -> str:
-    def change(body: list[str]) -> list[str]:
-        prefix, rest = _split_prefix(body)
-        prose = " ".join(_end(s) for s in sentences(rest))
-        return [*prefix, *([""] if prefix else []), prose]
-
-    return _with_body(text, change)
+    return _with_main(text, lambda lines: [" ".join(_end(s) for s in sentences(lines))])
 
 
-def _is_list(body: list[str], numbered: bool | None = None) -> bool:
-    _, rest = _split_prefix(body)
-    filled = [ln for ln in rest if ln.strip()]
+def _is_list(lines: list[str], numbered: bool | None = None) -> bool:
+    filled = [ln for ln in lines if ln.strip()]
     if len(filled) < 2 or not all(BULLET.match(ln) for ln in filled):
         return False
     if numbered is None:
@@ -346,11 +362,10 @@ def add_prefix(text: str, label: str) -> str:
     layout = parse(text)
     if _has_prefix_line(layout.body, label):
         return text
-    first = sentences(layout.body)[:1]
+    first = sentences(main_lines(text))[:1]
     if not first:
         return text
-    summary = BULLET.sub("", first[0])
-    layout.body = [f"{label} {_end(summary)}", "", *layout.body]
+    layout.body = [f"{label} {_end(first[0])}", "", *layout.body]
     return render(layout)
 
 
@@ -358,7 +373,7 @@ def prepend_line(text: str, line: str) -> str:
     layout = parse(text)
     if _first_line("\n".join(layout.body)) == line:
         return text
-    layout.body = [line, *layout.body]
+    layout.body = [line, "", *layout.body]
     return render(layout)
 
 
@@ -366,7 +381,7 @@ def append_line(text: str, line: str) -> str:
     layout = parse(text)
     if line in (ln.strip() for ln in layout.body):
         return text
-    layout.body = [*layout.body, line]
+    layout.body = [*layout.body, "", line]
     return render(layout)
 
 
@@ -438,14 +453,14 @@ KINDS: dict[str, Kind] = {
     ),
     "limit_sentences": Kind(
         limit_sentences,
-        lambda text, n: len(sentences(parse(text).body)) <= n,
+        lambda text, n: len(sentences(main_lines(text))) <= n,
         lambda n: f"keeps it brief: at most {n} sentence{'s' if n != 1 else ''}",
         lambda n: "length",
         3,
     ),
     "to_bullets": Kind(
         to_bullets,
-        lambda text, marker="-": _is_list(parse(text).body, numbered=False),
+        lambda text, marker="-": _is_list(main_lines(text), numbered=False),
         lambda marker="-": "prefers bullet points",
         lambda marker="-": "structure",
         4,
@@ -464,7 +479,7 @@ KINDS: dict[str, Kind] = {
     ),
     "to_prose": Kind(
         to_prose,
-        lambda text: not any(BULLET.match(ln) for ln in parse(text).body if ln.strip()),
+        lambda text: not any(BULLET.match(ln) for ln in main_lines(text)),
         lambda: "prefers prose paragraphs over lists",
         lambda: "structure",
         4,

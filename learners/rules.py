@@ -33,11 +33,12 @@ from __future__ import annotations
 
 import difflib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
+from rapidfuzz.distance import Levenshtein
 
 from learners import operations as ops
 from learners.base import History, Learned, Learner, Neighbor
@@ -56,9 +57,16 @@ class RuleOptions(BaseModel):
         0.6, ge=0, le=1, description="Share of affected edits a new rule must help."
     )
     min_similarity: float = Field(
-        0.3, ge=-1, le=1, description="Past contexts less similar than this are not evidence."
+        0.0,
+        ge=-1,
+        le=1,
+        description="Past contexts less similar than this are not evidence (on top of the "
+        "engine's own minimum, TAILOR_POLICY_MIN_SCORE).",
     )
     half_life: float = Field(3.0, gt=0, description="Recency half-life, in edits.")
+    locality: float = Field(
+        4.0, ge=0, description="Similarity weights are cosine ** locality: nearer counts more."
+    )
     max_phrase_tokens: int = Field(8, ge=1, description="Longest phrase substitution mined.")
     max_deleted_tokens: int = Field(40, ge=1, description="Longest deleted span mined.")
 
@@ -131,8 +139,10 @@ class Pair:
     weight: float
 
 
-def prepare(items: list[tuple[Interaction, float]], half_life: float) -> list[Pair]:
-    """Pairs weighted by similarity and recency (newest edit = weight x 1)."""
+def prepare(
+    items: list[tuple[Interaction, float]], half_life: float, locality: float = 1.0
+) -> list[Pair]:
+    """Pairs weighted by similarity (sharpened by ``locality``) and recency (newest: x1)."""
     ordered = sorted(items, key=lambda item: item[0].created_at, reverse=True)
     return [
         Pair(
@@ -141,10 +151,30 @@ def prepare(items: list[tuple[Interaction, float]], half_life: float) -> list[Pa
             final=i.final,
             final_tokens=tuple(word_tokens(i.final)),
             cost=edit_distance(i.draft, i.final),
-            weight=max(score, 0.0) * 0.5 ** (rank / half_life),
+            weight=max(score, 0.0) ** locality * 0.5 ** (rank / half_life),
         )
         for rank, (i, score) in enumerate(ordered)
     ]
+
+
+def rebase(pairs: list[Pair], base: list[ops.Operation]) -> list[Pair]:
+    """The same pairs with ``base`` already applied to each draft."""
+    if not base:
+        return pairs
+    rebased = []
+    for pair in pairs:
+        draft = ops.apply_all(base, pair.draft)
+        cost = int(Levenshtein.distance(word_tokens(draft), pair.final_tokens))
+        rebased.append(replace(pair, draft=draft, cost=cost))
+    return rebased
+
+
+def _keep_best(
+    best: dict[str, tuple[float, ops.Operation]], op: ops.Operation, score: float
+) -> None:
+    slot = ops.slot(op)
+    if slot not in best or score > best[slot][0]:
+        best[slot] = (score, op)
 
 
 @dataclass(frozen=True)
@@ -153,6 +183,22 @@ class Verdict:
     hurt: tuple[str, ...]
     gain: int  # tokens saved over all pairs (negative: it costs)
     score: float  # the same, weighted by similarity and recency
+    #: pairs whose draft already followed the rule and whose user undid it
+    undone: tuple[str, ...] = ()
+    #: weighted count of pairs that speak for the rule (helped, or followed and kept)
+    weight_for: float = 0.0
+    #: weighted count of pairs where the user undid it
+    weight_against: float = 0.0
+
+    @property
+    def contradicted(self) -> bool:
+        """The user undid this rule where it was applied more than they confirmed it.
+
+        Only undo events count: a rule that would hurt somewhere it was never
+        applied is out of its scope there (the policy does not select it), not
+        a changed mind.
+        """
+        return bool(self.undone) and self.weight_against > self.weight_for
 
     @property
     def precision(self) -> float:
@@ -170,26 +216,34 @@ class Verdict:
         }
 
 
-def verify(op: ops.Operation, pairs: list[Pair]) -> Verdict:
-    from rapidfuzz.distance import Levenshtein
-
-    helped, hurt, gain, score = [], [], 0, 0.0
+def verify(op: ops.Operation, pairs: list[Pair], evidence: frozenset[str] = frozenset()) -> Verdict:
+    """Replay ``op`` on each pair; ``evidence`` ids count as confirmations when kept."""
+    helped, hurt, undone, gain, score = [], [], [], 0, 0.0
+    weight_for = weight_against = 0.0
     for pair in pairs:
         rewritten = ops.apply(op, pair.draft)
         if rewritten == pair.draft:
-            if ops.holds(op, pair.draft) and not ops.holds(op, pair.final):
-                delta = -1  # the user undid what the rule would do
-            else:
+            if not ops.holds(op, pair.draft):
                 continue
+            if ops.holds(op, pair.final):
+                if pair.id in evidence:
+                    weight_for += pair.weight  # applied (or already so) and kept
+                continue
+            delta = -1  # the draft followed the rule and the user undid it
+            undone.append(pair.id)
+            weight_against += pair.weight
         else:
             delta = pair.cost - int(Levenshtein.distance(word_tokens(rewritten), pair.final_tokens))
         if delta > 0:
             helped.append(pair.id)
+            weight_for += pair.weight
         elif delta < 0:
             hurt.append(pair.id)
         gain += delta
         score += delta * pair.weight
-    return Verdict(tuple(helped), tuple(hurt), gain, score)
+    return Verdict(
+        tuple(helped), tuple(hurt), gain, score, tuple(undone), weight_for, weight_against
+    )
 
 
 def select(rules: list[Preference], pairs: list[Pair]) -> list[tuple[Preference, Verdict]]:
@@ -198,8 +252,9 @@ def select(rules: list[Preference], pairs: list[Pair]) -> list[tuple[Preference,
     for rule in rules:
         if rule.operation is None or rule.disabled or rule.status != "active":
             continue
-        verdict = verify(rule.operation, pairs)
-        if verdict.score < 0 or (verdict.hurt and not verdict.helped):
+        verdict = verify(rule.operation, pairs, frozenset(e.item_id for e in rule.evidence))
+        # Something here must speak for the rule, and it must not cost on balance.
+        if verdict.weight_for <= 0 or verdict.score < 0 or verdict.contradicted:
             continue
         slot = ops.slot(rule.operation)
         rank = (verdict.score, rule.support, rule.updated_at)
@@ -228,17 +283,53 @@ class RuleLearner(Learner):
         o = self.opts
         near = [n for n in history.neighbors() if n.score >= o.min_similarity]
         pairs = prepare(
-            [(interaction, 1.0)] + [(n.interaction, n.score) for n in near], o.half_life
+            [(interaction, 1.0)] + [(n.interaction, n.score) for n in near],
+            o.half_life,
+            o.locality,
         )
         existing = {
             ops.key(p.operation): p
             for p in history.preferences(self.source)
             if p.operation is not None
         }
+        fresh = [
+            op
+            for op in candidates(interaction.draft, interaction.final, o)
+            if ops.key(op) not in existing
+        ]
+        # General operations (tone, length, structure, frame) first; phrase rules
+        # are then judged on what those leave to do, so a sentence that a length
+        # rule already cuts does not also become a "delete this sentence" rule.
+        learned, base = self._judge(
+            [op for op in fresh if ops.phase(op) > 1],
+            [r for r in existing.values() if ops.phase(r.operation or {}) > 1],
+            pairs,
+            interaction,
+            near,
+        )
+        residual = rebase(pairs, base)
+        more, _ = self._judge(
+            [op for op in fresh if ops.phase(op) == 1],
+            [r for r in existing.values() if ops.phase(r.operation or {}) == 1],
+            residual,
+            interaction,
+            near,
+        )
+        return learned + more
+
+    def _judge(
+        self,
+        fresh: list[ops.Operation],
+        existing: list[Preference],
+        pairs: list[Pair],
+        interaction: Interaction,
+        near: list[Neighbor],
+    ) -> tuple[list[Learned], list[ops.Operation]]:
+        """Verdicts on new candidates and known rules; and the best active op per slot."""
+        o = self.opts
         learned: list[Learned] = []
-        for op in candidates(interaction.draft, interaction.final, o):
-            if ops.key(op) in existing:
-                continue
+        active: dict[str, tuple[float, ops.Operation]] = {}
+        for op in fresh:
             verdict = verify(op, pairs)
             if (
                 len(verdict.helped) >= o.min_support
@@ -246,25 +337,22 @@ class RuleLearner(Learner):
                 and verdict.gain > 0
             ):
                 learned.append(self._learned(op, verdict, interaction, "active"))
-        for rule in existing.values():
+                _keep_best(active, op, verdict.score)
+        for rule in existing:
             assert rule.operation is not None
-            verdict = verify(rule.operation, pairs)
-            if verdict.score < 0 or (
+            op = rule.operation
+            verdict = verify(op, pairs, frozenset(e.item_id for e in rule.evidence))
+            if verdict.contradicted or (
                 rule.status == "retired" and not (verdict.helped and verdict.score > 0)
             ):
                 status = "retired"
             else:
                 status = "active"
-            learned.append(
-                self._learned(
-                    rule.operation,
-                    verdict,
-                    interaction,
-                    status,
-                    kept=self._kept(rule.operation, interaction, near),
-                )
-            )
-        return learned
+                if not rule.disabled:
+                    _keep_best(active, op, verdict.score)
+            kept = self._kept(op, interaction, near)
+            learned.append(self._learned(op, verdict, interaction, status, kept=kept))
+        return learned, [op for _, op in active.values()]
 
     @staticmethod
     def _kept(op: ops.Operation, interaction: Interaction, near: list[Neighbor]) -> bool:
@@ -298,7 +386,8 @@ class RuleLearner(Learner):
     def contribute(
         self, preferences: list[Preference], neighbors: list[Neighbor]
     ) -> list[Preference]:
-        pairs = prepare([(n.interaction, n.score) for n in neighbors], self.opts.half_life)
+        o = self.opts
+        pairs = prepare([(n.interaction, n.score) for n in neighbors], o.half_life, o.locality)
         return [rule for rule, _ in select(preferences, pairs)]
 
     def apply(self, operation: dict[str, Any], text: str) -> str:

@@ -58,7 +58,7 @@ def features(text: str) -> Features:
     numbered = sum(1 for ln in body if ops.NUMBERED.match(ln))
     return Features(
         words=sum(1 for t in word_tokens(body_text) if t[0].isalnum()),
-        sentences=len(ops.sentences(layout.body)),
+        sentences=len(ops.sentences(ops.main_lines(text))),
         bullets=sum(1 for ln in body if ops.BULLET.match(ln)) - numbered,
         numbered=numbered,
         headings=sum(1 for ln in body if HEADING.match(ln) and not ops.PREFIX_LINE.match(ln)),
@@ -102,6 +102,7 @@ def analyze(draft: str, final: str) -> list[Signal]:
         return []
     a, b = features(draft), features(final)
     found: list[Signal] = []
+    op: ops.Operation | None
 
     def add(key: str, text: str, evidence: str, op: ops.Operation | None = None) -> None:
         found.append(Signal(key, text, evidence, op))

@@ -8,6 +8,7 @@ web stack and the embedding model when it runs.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -153,3 +154,107 @@ def keys_revoke(key_id: str, data_dir: Path | None) -> None:
     finally:
         store.close()
     click.echo(f"revoked {key.id} (tenant {key.tenant})", err=True)
+
+
+@cli.group()
+def replay() -> None:
+    """Offline PRELUDE simulation and replay of exported interactions."""
+
+
+@replay.command("simulate")
+@click.option(
+    "--task",
+    "tasks",
+    multiple=True,
+    type=click.Choice(["summarization", "email"]),
+    help="Task to simulate (repeat for both; default both).",
+)
+@click.option(
+    "--learners",
+    default=None,
+    help="Comma-separated agents: none, oracle, icl-edit, continual, explore-exploit, tailor, "
+    "or learner names joined by '+' (default: all of the first six).",
+)
+@click.option(
+    "--user",
+    "user_engine",
+    type=click.Choice(["rule", "llm"]),
+    default="rule",
+    show_default=True,
+    help="Simulated user engine.",
+)
+@click.option("--rounds", type=click.IntRange(1, 100_000), default=200, show_default=True)
+@click.option("--seeds", type=click.IntRange(1, 100), default=3, show_default=True)
+@click.option(
+    "--corpus",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="JSONL of {source, text[, task, id]} instead of the packaged corpus.",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Directory for results.csv, results.md and the plots.",
+)
+def replay_simulate(
+    tasks: tuple[str, ...],
+    learners: str | None,
+    user_engine: str,
+    rounds: int,
+    seeds: int,
+    corpus: Path | None,
+    out: Path,
+) -> None:
+    """Run the PRELUDE protocol with simulated users and compare learners."""
+    if user_engine == "llm":
+        raise click.ClickException(
+            "the 'llm' user engine needs an LLM back-end, which this version of Tailor does "
+            "not have yet; use --user rule"
+        )
+    from tqdm import tqdm
+
+    from learners.embeddings import SentenceTransformerEmbedder
+    from replay.agents import DEFAULT_AGENTS
+    from replay.corpus import load
+    from replay.simulate import markdown, simulate, write_reports
+
+    chosen_tasks = list(tasks) or ["summarization", "email"]
+    agents = [a.strip() for a in (learners or ",".join(DEFAULT_AGENTS)).split(",") if a.strip()]
+    docs = load(corpus, task=chosen_tasks[0] if len(chosen_tasks) == 1 else None)
+    click.echo("loading the embedding model...", err=True)
+    embedder = SentenceTransformerEmbedder()
+    total = len(chosen_tasks) * len(agents) * seeds * rounds
+    with tqdm(total=total, unit="round", disable=None, file=sys.stderr) as bar:
+        runs = simulate(
+            docs,
+            tasks=chosen_tasks,
+            agents=agents,
+            rounds=rounds,
+            seeds=seeds,
+            embedder=embedder,
+            progress=bar.update,
+        )
+    written = write_reports(runs, out)
+    click.echo(markdown(runs))
+    click.echo("wrote " + ", ".join(str(p) for p in written), err=True)
+
+
+@replay.command("log")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--learners",
+    default="feedback,edits,rules",
+    show_default=True,
+    help="Comma-separated learner names from the registry.",
+)
+@click.option("--per-round", is_flag=True, help="Print a line per interaction.")
+def replay_log(file: Path, learners: str, per_round: bool) -> None:
+    """Replay an export (NDJSON) through a learner: how much editing it would have saved."""
+    from learners.embeddings import SentenceTransformerEmbedder
+    from replay.logreplay import replay_log as run
+    from replay.logreplay import report
+
+    names = [n.strip() for n in learners.split(",") if n.strip()]
+    results = run(file, names, SentenceTransformerEmbedder())
+    click.echo(report(results, per_round))

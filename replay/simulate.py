@@ -1,0 +1,264 @@
+"""The PRELUDE protocol, offline: rounds, simulated users, agents, metrics, reports.
+
+Per round t (Gao et al., arXiv 2404.15269, section 2): a context x_t arrives
+(a document of one source; sources split evenly, order shuffled by the seed),
+the agent shows y_t, the simulated user edits it to y'_t (or accepts), the
+cost is the word-token Levenshtein distance between y_t and y'_t, and the
+agent learns. Reported per task, agent and seed: cumulative cost, acceptance
+rate, preference accuracy (F1 of the operations the agent applied against the
+user's latent operations, averaged over rounds), LLM tokens (0 offline) and
+wall time; plus the cumulative cost per round for the plot.
+
+    tailor replay simulate --task email --rounds 200 --seeds 3 --out runs/email
+"""
+
+from __future__ import annotations
+
+import csv
+import random
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from learners import operations as ops
+from learners.embeddings import Embedder
+from learners.text import edit_distance
+from replay.agents import Agent, build_agent, make_round
+from replay.corpus import Document, by_source
+from replay.users import RuleUser, latent_for
+from store.errors import InvalidInputError
+
+
+class PrecomputedEmbedder:
+    """The real model's vectors for the corpus, computed in one batch and reused."""
+
+    def __init__(self, model: Embedder, texts: Sequence[str]) -> None:
+        self.model = model
+        self.model_name, self.dim, self.max_chars = model.model_name, model.dim, model.max_chars
+        unique = list(dict.fromkeys(texts))
+        self._vectors = dict(zip(unique, model.embed(unique), strict=True)) if unique else {}
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        missing = [t for t in texts if t not in self._vectors]
+        if missing:
+            self._vectors.update(zip(missing, self.model.embed(missing), strict=True))
+        return np.stack([self._vectors[t] for t in texts])
+
+
+@dataclass
+class Run:
+    task: str
+    agent: str
+    seed: int
+    costs: list[int] = field(default_factory=list)
+    accepted: int = 0
+    f1: list[float] = field(default_factory=list)
+    seconds: float = 0.0
+    llm_tokens: int = 0
+
+    @property
+    def cumulative_cost(self) -> int:
+        return sum(self.costs)
+
+    @property
+    def acceptance_rate(self) -> float:
+        return self.accepted / len(self.costs) if self.costs else 0.0
+
+    @property
+    def preference_accuracy(self) -> float:
+        return statistics.fmean(self.f1) if self.f1 else 0.0
+
+
+def f1(used: list[ops.Operation], latent: Sequence[ops.Operation]) -> float:
+    a, b = {ops.key(o) for o in used}, {ops.key(o) for o in latent}
+    if not a and not b:
+        return 1.0
+    hits = len(a & b)
+    return 2 * hits / (len(a) + len(b))
+
+
+def schedule(docs: list[Document], task: str, rounds: int, seed: int) -> list[Document]:
+    """``rounds`` documents, sources split evenly, in a seeded order."""
+    groups = by_source(docs, task)
+    if not groups:
+        raise InvalidInputError(f"the corpus has no documents for task {task!r}")
+    rng = random.Random(f"{task}:{seed}")
+    sources = sorted(groups)
+    plan = [sources[i % len(sources)] for i in range(rounds)]
+    rng.shuffle(plan)
+    pools: dict[str, list[Document]] = {}
+    chosen = []
+    for source in plan:
+        if not pools.get(source):
+            pools[source] = rng.sample(groups[source], len(groups[source]))
+        chosen.append(pools[source].pop())
+    return chosen
+
+
+def run_one(
+    task: str,
+    agent: Agent,
+    docs: list[Document],
+    seed: int,
+    progress: Callable[[], None] | None = None,
+) -> Run:
+    user = RuleUser()
+    run = Run(task, agent.name, seed)
+    start = time.perf_counter()
+    try:
+        for number, doc in enumerate(docs):
+            r = make_round(number, doc, latent_for(task, doc.source))
+            shown = agent.propose(r)
+            final = user.edit(r.latent, shown)
+            run.costs.append(edit_distance(shown, final))
+            run.accepted += shown == final
+            run.f1.append(f1(agent.last_operations, r.latent.operations))
+            agent.observe(r, shown, final)
+            if progress is not None:
+                progress()
+    finally:
+        agent.close()
+    run.seconds = time.perf_counter() - start
+    return run
+
+
+def simulate(
+    docs: list[Document],
+    *,
+    tasks: Sequence[str],
+    agents: Sequence[str],
+    rounds: int,
+    seeds: int,
+    embedder: Embedder,
+    progress: Callable[[], None] | None = None,
+) -> list[Run]:
+    plans = {(t, s): schedule(docs, t, rounds, s) for t in tasks for s in range(seeds)}
+    contexts = [
+        make_round(0, d, latent_for(d.task, d.source)).context
+        for plan in plans.values()
+        for d in plan
+    ]
+    cached = PrecomputedEmbedder(embedder, contexts)
+    runs = []
+    for (task, seed), plan in plans.items():
+        for name in agents:
+            runs.append(run_one(task, build_agent(name, cached), plan, seed, progress))
+    return runs
+
+
+# -- reports --------------------------------------------------------------------------
+
+COLUMNS = [
+    "task",
+    "learner",
+    "seed",
+    "rounds",
+    "cumulative_cost",
+    "acceptance_rate",
+    "preference_accuracy",
+    "llm_tokens",
+    "seconds",
+]
+
+
+def write_csv(runs: list[Run], path: Path) -> None:
+    with path.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(COLUMNS)
+        for r in runs:
+            writer.writerow(
+                [
+                    r.task,
+                    r.agent,
+                    r.seed,
+                    len(r.costs),
+                    r.cumulative_cost,
+                    f"{r.acceptance_rate:.4f}",
+                    f"{r.preference_accuracy:.4f}",
+                    r.llm_tokens,
+                    f"{r.seconds:.2f}",
+                ]
+            )
+
+
+def _mean_std(values: list[float], digits: int = 0) -> str:
+    mean = statistics.fmean(values)
+    std = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{mean:,.{digits}f} ± {std:,.{digits}f}"
+
+
+def markdown(runs: list[Run]) -> str:
+    """One row per learner, per task: cost, acceptance, accuracy (PRELUDE Table 2 layout)."""
+    tasks = list(dict.fromkeys(r.task for r in runs))
+    agents = list(dict.fromkeys(r.agent for r in runs))
+    seeds = len({r.seed for r in runs})
+    rounds = max(len(r.costs) for r in runs)
+    head = (
+        "| learner | "
+        + " | ".join(
+            f"{t}: cumulative cost | {t}: % of none | {t}: accepted | {t}: pref. accuracy"
+            for t in tasks
+        )
+        + " |"
+    )
+    lines = [
+        f"Rule users, {rounds} rounds, {seeds} seed(s); mean ± std over seeds.",
+        "",
+        head,
+        "|" + "---|" * (1 + 4 * len(tasks)),
+    ]
+    for agent in agents:
+        cells = [agent]
+        for task in tasks:
+            mine = [r for r in runs if r.task == task and r.agent == agent]
+            none = [r.cumulative_cost for r in runs if r.task == task and r.agent == "none"]
+            costs = [float(r.cumulative_cost) for r in mine]
+            share = (
+                f"{100 * statistics.fmean(costs) / statistics.fmean(none):.1f}%"
+                if none and statistics.fmean(none)
+                else "n/a"
+            )
+            cells += [
+                _mean_std(costs),
+                share,
+                _mean_std([r.acceptance_rate for r in mine], 2),
+                _mean_std([r.preference_accuracy for r in mine], 2),
+            ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def plot(runs: list[Run], task: str, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for agent in dict.fromkeys(r.agent for r in runs if r.task == task):
+        curves = [np.cumsum(r.costs) for r in runs if r.task == task and r.agent == agent]
+        ax.plot(np.arange(1, len(curves[0]) + 1), np.mean(curves, axis=0), label=agent)
+    ax.set_xlabel("round")
+    ax.set_ylabel("cumulative edit cost (word Levenshtein)")
+    ax.set_title(f"PRELUDE replay, {task}, rule users")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write_reports(runs: list[Run], out: Path) -> list[Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    written = [out / "results.csv", out / "results.md"]
+    write_csv(runs, written[0])
+    written[1].write_text(markdown(runs), encoding="utf-8")
+    for task in dict.fromkeys(r.task for r in runs):
+        path = out / f"cumulative_cost_{task}.png"
+        plot(runs, task, path)
+        written.append(path)
+    return written
