@@ -14,7 +14,12 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from learners.embeddings import CachedEmbedder, Embedder, SentenceTransformerEmbedder
+from learners.embeddings import (
+    BatchingEmbedder,
+    CachedEmbedder,
+    Embedder,
+    SentenceTransformerEmbedder,
+)
 from learners.engine import Engine
 from learners.registry import build_learners, learner_class
 from service.errors import install_error_handlers
@@ -37,7 +42,9 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> FastA
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         store = Store.open(settings.data_dir, synchronous=settings.sqlite_synchronous)
         model = embedder or SentenceTransformerEmbedder(settings.embedding_model or None)
-        cached = CachedEmbedder(model, capacity=settings.embed_cache_size)
+        batching = BatchingEmbedder(model)
+        batching.start()
+        cached = CachedEmbedder(batching, capacity=settings.embed_cache_size)
         index = VectorIndex(
             store, model=model.model_name, dim=model.dim, max_loaded=settings.index_cache_users
         )
@@ -55,6 +62,7 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> FastA
         try:
             yield
         finally:
+            batching.close()
             store.close()
 
     app = FastAPI(

@@ -55,3 +55,37 @@ def test_stored_vectors_are_reused_after_a_restart(
         policy = client.post("/v1/users/dana/policy", json={"context": CONTEXT}).json()
         assert policy["preferences"][0]["score"] > 0.999
         assert restarted.state.engine.embedder.misses == 0
+
+
+def test_concurrent_requests_share_model_batches(embedder: SentenceTransformerEmbedder) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from learners.embeddings import BatchingEmbedder
+
+    texts = [f"Email number {i} to the team about the launch" for i in range(24)]
+    expected = embedder.embed(texts)
+    batching = BatchingEmbedder(embedder)
+    batching.start()
+    try:
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            got = list(pool.map(lambda t: batching.embed([t])[0], texts))
+    finally:
+        batching.close()
+    assert np.allclose(np.stack(got), expected, atol=1e-5)
+    assert batching.batches < len(texts)
+
+
+def test_model_errors_reach_the_caller(embedder: SentenceTransformerEmbedder) -> None:
+    import pytest
+
+    from learners.embeddings import BatchingEmbedder
+
+    batching = BatchingEmbedder(embedder)
+    batching.start()
+    try:
+        with pytest.raises(TypeError):
+            batching.embed([None])  # type: ignore[list-item]
+        # The worker survives a failed batch.
+        assert batching.embed(["still working"]).shape == (1, embedder.dim)
+    finally:
+        batching.close()
