@@ -63,6 +63,7 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> FastA
             yield
         finally:
             batching.close()
+            index.flush()
             store.close()
 
     app = FastAPI(

@@ -10,9 +10,10 @@ over-fetch from and filter afterwards (the failure mode of mem0 issues #6998
 and #7256). An optional id allow-list (e.g. one task's items) is applied
 inside FAISS with an ``IDSelectorBatch``, before ranking.
 
-Index files are written to a temporary file and renamed into place. When a
-file is missing, unreadable, of another dimension or out of step with SQLite
-(its id set differs), it is rebuilt from the table.
+Index files are written to a temporary file and renamed into place, when an
+index leaves the in-memory LRU and at shutdown (``flush``). When a file is
+missing, unreadable, of another dimension or out of step with SQLite (its id
+set differs, e.g. after a crash), it is rebuilt from the table.
 """
 
 from __future__ import annotations
@@ -76,6 +77,19 @@ class _Entry:
     lock: threading.Lock = field(default_factory=threading.Lock)
     index: Any = None
     ids: set[int] = field(default_factory=set)
+    dirty: bool = False
+
+
+def _one_thread() -> None:
+    """Single-threaded FAISS for this thread (the OpenMP setting is per thread).
+
+    A user's index holds hundreds of vectors: a search is microseconds of work,
+    and OpenMP's idle threads spinning cost far more (measured ~4 ms per search
+    from a server worker thread on 2 cores).
+    """
+    import faiss
+
+    faiss.omp_set_num_threads(1)
 
 
 class VectorIndex:
@@ -90,12 +104,6 @@ class VectorIndex:
         self._loaded: OrderedDict[tuple[str, str], _Entry] = OrderedDict()
         self.rebuilds = 0
         store.index_dir.mkdir(parents=True, exist_ok=True)
-        import faiss
-
-        # A user's index holds hundreds of vectors: one search is microseconds of work,
-        # and OpenMP's thread start-up and spinning cost far more than they save
-        # (measured ~1.7 ms per search on 2 cores under load, vs ~0.02 ms on one thread).
-        faiss.omp_set_num_threads(1)
 
     def path_for(self, tenant: str, user: str) -> Path:
         # Hashed so that no user id (".." included) can name a path.
@@ -109,7 +117,8 @@ class VectorIndex:
             if entry is None:
                 entry = self._loaded[key] = _Entry()
                 while len(self._loaded) > self.max_loaded:
-                    self._loaded.popitem(last=False)
+                    (old_tenant, old_user), old = self._loaded.popitem(last=False)
+                    self._flush_entry(old_tenant, old_user, old)
             else:
                 self._loaded.move_to_end(key)
         with entry.lock:
@@ -171,7 +180,14 @@ class VectorIndex:
         os.replace(tmp, path)
 
     def add(self, tenant: str, user: str, ids: Sequence[int], vectors: np.ndarray) -> None:
-        """Add rows already committed to SQLite; ids the index holds are skipped."""
+        """Add rows already committed to SQLite; ids the index holds are skipped.
+
+        The file is written later (``flush``, on eviction from the LRU, at
+        shutdown): rewriting a user's whole index on every edit cost more than
+        the rest of the write, and a file that is behind SQLite after a crash is
+        detected and rebuilt on its next load anyway.
+        """
+        _one_thread()
         entry = self._entry(tenant, user)
         with entry.lock:
             fresh = [i for i, row_id in enumerate(ids) if row_id not in entry.ids]
@@ -181,7 +197,24 @@ class VectorIndex:
             new_ids = np.asarray([ids[i] for i in fresh], dtype=np.int64)
             entry.index.add_with_ids(batch, new_ids)
             entry.ids.update(new_ids.tolist())
-            self._write(entry.index, self.path_for(tenant, user))
+            entry.dirty = True
+
+    def _flush_entry(self, tenant: str, user: str, entry: _Entry) -> None:
+        with entry.lock:
+            if entry.dirty and entry.index is not None:
+                self._write(entry.index, self.path_for(tenant, user))
+                entry.dirty = False
+
+    def flush(self) -> int:
+        """Write every index changed since it was loaded; return how many were written."""
+        with self._lock:
+            loaded = list(self._loaded.items())
+        written = 0
+        for (tenant, user), entry in loaded:
+            if entry.dirty:
+                self._flush_entry(tenant, user, entry)
+                written += 1
+        return written
 
     def search(
         self,
@@ -195,6 +228,7 @@ class VectorIndex:
         """The ``k`` most similar of this user's items as (id, cosine score), best first."""
         import faiss
 
+        _one_thread()
         entry = self._entry(tenant, user)
         with entry.lock:
             total = entry.index.ntotal

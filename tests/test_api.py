@@ -205,6 +205,7 @@ def test_export_is_ndjson_of_everything(client: TestClient) -> None:
 def test_delete_user_removes_rows_vectors_and_files(client: TestClient, data_dir: Path) -> None:
     log(client, "dana", context=BOSS, feedback="no emojis")
     log(client, "erin", context=BOSS, feedback="be warm")
+    client.app.state.engine.index.flush()  # type: ignore[attr-defined]
     index_files = set((data_dir / "index").iterdir())
     assert len(index_files) == 2
     r = client.delete("/v1/users/dana")

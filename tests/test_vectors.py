@@ -33,6 +33,7 @@ def add(store: Store, index: VectorIndex, tenant: str, user: str, seeds: list[in
             for s in seeds
         ]
     index.add(tenant, user, ids, np.stack([unit(s) for s in seeds]))
+    index.flush()
     return ids
 
 
@@ -98,6 +99,33 @@ def test_writes_leave_no_temporary_files(store: Store, index: VectorIndex) -> No
 def test_user_ids_cannot_name_paths(store: Store, index: VectorIndex) -> None:
     add(store, index, "t", "..", [1])
     assert index.path_for("t", "..").parent == store.index_dir
+
+
+def test_files_are_written_on_flush_and_eviction(store: Store) -> None:
+    index = VectorIndex(store, model="m", dim=DIM, max_loaded=1)
+    assert index.search("t", "a", unit(0), k=1) == []  # loaded, empty
+    with store.transaction() as db:
+        ids = [
+            insert_embedding(
+                db,
+                tenant="t",
+                user=u,
+                item_type="interaction",
+                item_id=u,
+                task=None,
+                model="m",
+                digest=u,
+                vector=unit(i),
+            )
+            for i, u in enumerate(["a", "b"])
+        ]
+    index.add("t", "a", ids[:1], unit(0)[None, :])
+    assert not index.path_for("t", "a").exists()  # not yet: written lazily
+    index.search("t", "b", unit(1), k=1)  # loading "b" evicts "a", which is written
+    assert index.path_for("t", "a").exists()
+    reloaded = VectorIndex(store, model="m", dim=DIM)
+    assert reloaded.search("t", "a", unit(0), k=1)[0][0] == ids[0]
+    assert reloaded.rebuilds == 0
 
 
 def test_drop_forgets_memory_and_file(store: Store, index: VectorIndex) -> None:
