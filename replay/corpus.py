@@ -15,6 +15,7 @@ import json
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from store.errors import InvalidInputError
 
@@ -29,15 +30,29 @@ class Document:
     text: str
 
 
-def _parse(lines: list[str], origin: str, default_task: str | None) -> list[Document]:
-    docs: list[Document] = []
+def json_lines(lines: list[str], origin: str) -> list[tuple[int, Any]]:
+    """(line number, parsed value) of each non-blank JSON line; clear errors otherwise."""
+    parsed = []
     for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
         try:
-            row = json.loads(line)
+            parsed.append((number, json.loads(line)))
         except json.JSONDecodeError as exc:
             raise InvalidInputError(f"{origin}:{number}: not JSON ({exc.msg})") from exc
+    return parsed
+
+
+def read_lines(path: Path) -> list[str]:
+    try:
+        return Path(path).read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise InvalidInputError(f"cannot read {path}: {exc.strerror}") from exc
+
+
+def _parse(lines: list[str], origin: str, default_task: str | None) -> list[Document]:
+    docs: list[Document] = []
+    for number, row in json_lines(lines, origin):
         if not isinstance(row, dict) or not isinstance(row.get("text"), str):
             raise InvalidInputError(f"{origin}:{number}: needs a string 'text'")
         if not isinstance(row.get("source"), str) or not row["source"]:
@@ -65,11 +80,7 @@ def load(path: Path | None = None, *, task: str | None = None) -> list[Document]
     """The packaged corpus, or the documents of a JSONL file."""
     if path is None:
         return packaged()
-    try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise InvalidInputError(f"cannot read corpus {path}: {exc.strerror}") from exc
-    return _parse(lines, str(path), task)
+    return _parse(read_lines(path), str(path), task)
 
 
 def by_source(docs: list[Document], task: str) -> dict[str, list[Document]]:

@@ -12,7 +12,6 @@ later edit the learner would have predicted.
 
 from __future__ import annotations
 
-import json
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from learners.embeddings import CachedEmbedder, Embedder
 from learners.engine import Engine, NewInteraction
 from learners.registry import build_learners
 from learners.text import edit_distance
+from replay.corpus import json_lines, read_lines
 from store.db import Store
 from store.errors import InvalidInputError
 from store.vectors import VectorIndex
@@ -37,18 +37,8 @@ class Replayed:
 
 
 def read_export(path: Path) -> list[dict[str, object]]:
-    try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise InvalidInputError(f"cannot read {path}: {exc.strerror}") from exc
     rows = []
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InvalidInputError(f"{path}:{number}: not JSON ({exc.msg})") from exc
+    for number, record in json_lines(read_lines(path), str(path)):
         if isinstance(record, dict) and record.get("type") == "interaction":
             for key in ("context", "draft", "final"):
                 if not isinstance(record.get(key), str):

@@ -43,48 +43,6 @@ class EvidencePublic(Schema):
     detail: str | None = Field(None, description="What in this item supports it.")
 
 
-class PreferencePublic(Schema):
-    id: str
-    text: str
-    source: str
-    kind: str
-    scope: str
-    task: str | None
-    operation: dict[str, Any] | None
-    support: int
-    disabled: bool
-    status: str = Field(description="'retired': a rule its recent evidence stopped confirming.")
-    stats: dict[str, Any] | None = Field(
-        None, description="A rule's verification: helped, hurt, precision, gain."
-    )
-    version: int
-    evidence: list[EvidencePublic]
-    created_at: str
-    updated_at: str
-
-    @classmethod
-    def from_record(cls, p: Preference) -> PreferencePublic:
-        return cls(
-            id=p.id,
-            text=p.text,
-            source=p.source,
-            kind=p.kind,
-            scope=p.scope,
-            task=p.task,
-            operation=p.operation,
-            support=p.support,
-            disabled=p.disabled,
-            status=p.status,
-            stats=p.stats,
-            version=p.version,
-            evidence=[
-                EvidencePublic(type=e.item_type, id=e.item_id, detail=e.detail) for e in p.evidence
-            ],
-            created_at=p.created_at,
-            updated_at=p.updated_at,
-        )
-
-
 class LearnedPublic(Schema):
     """A preference as reported right after learning, without its evidence list."""
 
@@ -96,22 +54,40 @@ class LearnedPublic(Schema):
     task: str | None
     operation: dict[str, Any] | None
     support: int
-    status: str
     disabled: bool
+    status: str = Field(description="'retired': a rule its recent evidence stopped confirming.")
+
+    @classmethod
+    def fields_of(cls, p: Preference) -> dict[str, Any]:
+        return {name: getattr(p, name) for name in LearnedPublic.model_fields}
 
     @classmethod
     def from_record(cls, p: Preference) -> LearnedPublic:
+        return cls(**cls.fields_of(p))
+
+
+class PreferencePublic(LearnedPublic):
+    """A preference with its verification figures, history version and evidence."""
+
+    stats: dict[str, Any] | None = Field(
+        None, description="A rule's verification: helped, hurt, precision, gain."
+    )
+    version: int
+    evidence: list[EvidencePublic]
+    created_at: str
+    updated_at: str
+
+    @classmethod
+    def from_record(cls, p: Preference) -> PreferencePublic:
         return cls(
-            id=p.id,
-            text=p.text,
-            source=p.source,
-            kind=p.kind,
-            scope=p.scope,
-            task=p.task,
-            operation=p.operation,
-            support=p.support,
-            status=p.status,
-            disabled=p.disabled,
+            **cls.fields_of(p),
+            stats=p.stats,
+            version=p.version,
+            evidence=[
+                EvidencePublic(type=e.item_type, id=e.item_id, detail=e.detail) for e in p.evidence
+            ],
+            created_at=p.created_at,
+            updated_at=p.updated_at,
         )
 
 
