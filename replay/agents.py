@@ -22,9 +22,11 @@ from __future__ import annotations
 import hashlib
 import shutil
 import tempfile
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -158,6 +160,54 @@ class TailorAgent(Agent):
         shutil.rmtree(self._dir, ignore_errors=True)
 
 
+class HttpAgent(Agent):
+    """A running Tailor server as the agent: ``/rewrite`` to draft, ``/interactions`` to learn.
+
+    Each run uses a fresh user id, deleted at the end, so a deployment can be
+    measured while it serves (``tailor replay simulate --url --key``).
+    """
+
+    def __init__(self, url: str, key: str, name: str = "server") -> None:
+        import httpx
+
+        super().__init__()
+        self.name = name
+        self.user = f"replay-{uuid.uuid4().hex[:12]}"
+        self.client = httpx.Client(
+            base_url=url.rstrip("/"), headers={"Authorization": f"Bearer {key}"}, timeout=60
+        )
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self.client.request(method, f"/v1/users/{self.user}{path}", **kwargs)
+        if response.status_code >= 400:
+            raise InvalidInputError(
+                f"{method} {path} answered {response.status_code}: {response.text[:300]}"
+            )
+        return response.json()
+
+    def propose(self, r: Round) -> str:
+        result = self._call("POST", "/rewrite", json={"context": r.context, "draft": r.draft})
+        applied = set(result["applied"])
+        self.last_operations = []
+        if applied:
+            prefs = self._call("GET", "/preferences", params={"source": "rule"})["data"]
+            self.last_operations = [p["operation"] for p in prefs if p["id"] in applied]
+        return str(result["text"])
+
+    def observe(self, r: Round, shown: str, final: str) -> None:
+        self._call(
+            "POST",
+            "/interactions",
+            json={"context": r.context, "draft": shown, "final": final, "task": r.doc.task},
+        )
+
+    def close(self) -> None:
+        try:
+            self._call("DELETE", "")
+        finally:
+            self.client.close()
+
+
 @dataclass
 class _Past:
     interaction: Interaction
@@ -272,18 +322,20 @@ BASELINES = ("none", "oracle", "icl-edit", "continual", "explore-exploit")
 DEFAULT_AGENTS = (*BASELINES, "tailor")
 
 
-def build_agent(name: str, embedder: Embedder) -> Agent:
+def build_agent(name: str, embedder: Embedder | None) -> Agent:
     """A baseline by name, ``tailor``, or registered learner names joined by '+'."""
     if name == "none":
         return NoLearning()
     if name == "oracle":
         return Oracle()
-    if name == "icl-edit":
-        return IclEdit(embedder)
     if name == "continual":
         return WindowRules(name="continual", window=5, freeze=False)
     if name == "explore-exploit":
         return WindowRules(name="explore-exploit", window=5, freeze=True)
+    if embedder is None:
+        raise InvalidInputError(f"agent {name!r} needs the embedding model")
+    if name == "icl-edit":
+        return IclEdit(embedder)
     learners = list(DEFAULT_LEARNERS) if name == "tailor" else name.split("+")
     try:
         return TailorAgent(embedder, learners, name)

@@ -27,7 +27,7 @@ import numpy as np
 from learners import operations as ops
 from learners.embeddings import Embedder
 from learners.text import edit_distance
-from replay.agents import Agent, build_agent, make_round
+from replay.agents import BASELINES, Agent, HttpAgent, build_agent, make_round
 from replay.corpus import Document, by_source
 from replay.users import RuleUser, latent_for
 from store.errors import InvalidInputError
@@ -133,20 +133,33 @@ def simulate(
     agents: Sequence[str],
     rounds: int,
     seeds: int,
-    embedder: Embedder,
+    embedder: Embedder | None,
     progress: Callable[[], None] | None = None,
+    server: tuple[str, str] | None = None,
 ) -> list[Run]:
+    """Every (task, seed, agent) run; with ``server`` (url, key), Tailor runs over HTTP.
+
+    ``embedder`` may be None only when every agent but the baselines that need
+    no model (``none``, ``oracle``) runs on the server.
+    """
     plans = {(t, s): schedule(docs, t, rounds, s) for t in tasks for s in range(seeds)}
-    contexts = [
-        make_round(0, d, latent_for(d.task, d.source)).context
-        for plan in plans.values()
-        for d in plan
-    ]
-    cached = PrecomputedEmbedder(embedder, contexts)
+    cached: Embedder | None = None
+    if embedder is not None:
+        contexts = [
+            make_round(0, d, latent_for(d.task, d.source)).context
+            for plan in plans.values()
+            for d in plan
+        ]
+        cached = PrecomputedEmbedder(embedder, contexts)
     runs = []
     for (task, seed), plan in plans.items():
         for name in agents:
-            runs.append(run_one(task, build_agent(name, cached), plan, seed, progress))
+            agent: Agent
+            if server is not None and name not in BASELINES:
+                agent = HttpAgent(*server, name=name)
+            else:
+                agent = build_agent(name, cached)
+            runs.append(run_one(task, agent, plan, seed, progress))
     return runs
 
 

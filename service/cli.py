@@ -197,6 +197,8 @@ def replay() -> None:
     required=True,
     help="Directory for results.csv, results.md and the plots.",
 )
+@click.option("--url", default=None, help="Run Tailor's agents on this running server, over HTTP.")
+@click.option("--key", default=None, envvar="TAILOR_KEY", help="API key for --url.")
 def replay_simulate(
     tasks: tuple[str, ...],
     learners: str | None,
@@ -205,6 +207,8 @@ def replay_simulate(
     seeds: int,
     corpus: Path | None,
     out: Path,
+    url: str | None,
+    key: str | None,
 ) -> None:
     """Run the PRELUDE protocol with simulated users and compare learners."""
     if user_engine == "llm":
@@ -215,15 +219,21 @@ def replay_simulate(
     from tqdm import tqdm
 
     from learners.embeddings import SentenceTransformerEmbedder
-    from replay.agents import DEFAULT_AGENTS
+    from replay.agents import BASELINES, DEFAULT_AGENTS
     from replay.corpus import load
     from replay.simulate import markdown, simulate, write_reports
 
+    if url is not None and not key:
+        raise click.ClickException("--url needs --key (or TAILOR_KEY)")
     chosen_tasks = list(tasks) or ["summarization", "email"]
     agents = [a.strip() for a in (learners or ",".join(DEFAULT_AGENTS)).split(",") if a.strip()]
     docs = load(corpus, task=chosen_tasks[0] if len(chosen_tasks) == 1 else None)
-    click.echo("loading the embedding model...", err=True)
-    embedder = SentenceTransformerEmbedder()
+    # Only icl-edit and in-process Tailor agents embed contexts.
+    local = [a for a in agents if a == "icl-edit" or (a not in BASELINES and url is None)]
+    embedder = None
+    if local:
+        click.echo("loading the embedding model...", err=True)
+        embedder = SentenceTransformerEmbedder()
     total = len(chosen_tasks) * len(agents) * seeds * rounds
     with tqdm(total=total, unit="round", disable=None, file=sys.stderr) as bar:
         runs = simulate(
@@ -234,6 +244,7 @@ def replay_simulate(
             seeds=seeds,
             embedder=embedder,
             progress=bar.update,
+            server=(url, key) if url is not None and key else None,
         )
     written = write_reports(runs, out)
     click.echo(markdown(runs))

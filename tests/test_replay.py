@@ -141,3 +141,47 @@ def test_replay_cli_rejects_the_llm_user_without_a_back_end(tmp_path: Path) -> N
         cli, ["replay", "simulate", "--user", "llm", "--out", str(tmp_path)]
     )
     assert result.exit_code == 1 and "needs an LLM back-end" in result.output
+
+
+def test_simulation_runs_against_a_live_server(tmp_path: Path) -> None:
+    from store.db import Store
+    from store.keys import create_key
+    from tests.live import Server
+
+    data_dir = tmp_path / "data"
+    store = Store.open(data_dir)
+    _, key = create_key(store, "replay")
+    store.close()
+    server = Server(data_dir)
+    try:
+        out = tmp_path / "out"
+        result = CliRunner().invoke(
+            cli,
+            [
+                "replay",
+                "simulate",
+                "--task",
+                "email",
+                "--learners",
+                "none,tailor",
+                "--rounds",
+                "12",
+                "--seeds",
+                "1",
+                "--url",
+                server.url,
+                "--key",
+                key,
+                "--out",
+                str(out),
+            ],
+        )
+        assert result.exit_code == 0, result.output
+        rows = {r["learner"]: r for r in csv.DictReader((out / "results.csv").open())}
+        assert int(rows["tailor"]["cumulative_cost"]) < int(rows["none"]["cumulative_cost"])
+        # Each run used its own user on the server and deleted it afterwards.
+        store = Store.open(data_dir)
+        assert store.db.execute("SELECT count(*) FROM interactions").fetchone()[0] == 0
+        store.close()
+    finally:
+        server.kill()
