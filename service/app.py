@@ -24,6 +24,7 @@ from learners.engine import Engine
 from learners.registry import build_learners, learner_class
 from service.errors import install_error_handlers
 from service.middleware import BodyLimitMiddleware, Metrics, MetricsMiddleware
+from service.ratelimit import RateLimiter
 from service.routes import feedback, health, interactions, policy, preferences, users
 from service.settings import Settings
 from store.db import Store
@@ -73,6 +74,7 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> FastA
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.rate_limiter = RateLimiter(settings.rate_limit, settings.rate_burst)
     metrics = Metrics()
     app.state.metrics = metrics
     install_error_handlers(app)

@@ -14,10 +14,11 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from learners.engine import Engine
 from service.errors import UnauthorizedError
+from service.ratelimit import RateLimiter
 from service.settings import Settings
 from store.db import Store
 from store.errors import InvalidInputError
-from store.keys import authenticate
+from store.keys import authenticate, hash_key
 
 USER_ID = re.compile(r"[A-Za-z0-9._@-]{1,128}")
 
@@ -45,15 +46,19 @@ EngineDep = Annotated[Engine, Depends(get_engine)]
 
 
 def get_tenant(
+    request: Request,
     store: StoreDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> str:
-    """The tenant of the request's API key; 401 for a missing, unknown or revoked key."""
+    """The tenant of the request's API key; 401 for a missing, unknown or revoked key,
+    429 when the key is over its rate limit."""
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise UnauthorizedError("send an API key as 'Authorization: Bearer <key>'")
     tenant = authenticate(store, credentials.credentials)
     if tenant is None:
         raise UnauthorizedError("unknown or revoked API key")
+    limiter: RateLimiter = request.app.state.rate_limiter
+    limiter.take(hash_key(credentials.credentials))
     return tenant
 
 

@@ -34,12 +34,21 @@ class PayloadTooLargeError(TailorError):
     code = "payload_too_large"
 
 
+class RateLimitedError(TailorError):
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 STATUS: dict[type[TailorError], int] = {
     InvalidInputError: 400,
     UnauthorizedError: 401,
     NotFoundError: 404,
     ConflictError: 409,
     PayloadTooLargeError: 413,
+    RateLimitedError: 429,
     UnavailableError: 503,
 }
 
@@ -71,7 +80,11 @@ def status_of(exc: TailorError) -> int:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(TailorError)
     async def _tailor(request: Request, exc: TailorError) -> JSONResponse:
-        headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, UnauthorizedError) else None
+        headers = None
+        if isinstance(exc, UnauthorizedError):
+            headers = {"WWW-Authenticate": "Bearer"}
+        elif isinstance(exc, RateLimitedError):
+            headers = {"Retry-After": str(exc.retry_after)}
         return JSONResponse(
             error_body(exc.code, exc.message), status_code=status_of(exc), headers=headers
         )

@@ -43,6 +43,10 @@ class Settings(BaseSettings):
     max_text_chars: int = Field(
         200_000, ge=100, le=10_000_000, description="Longest context, draft, final or feedback."
     )
+    rate_limit: float = Field(
+        0.0, ge=0, description="Requests per second per API key; 0 = no limit."
+    )
+    rate_burst: float = Field(20.0, ge=1, description="Requests a key may burst above the rate.")
     embed_cache_size: int = Field(
         10_000, ge=0, description="Context embeddings kept in memory (LRU by content hash)."
     )

@@ -139,3 +139,20 @@ def test_unsafe_settings_fail_fast(make_app: Callable[..., FastAPI]) -> None:
         Settings(learner=" , ")
     with pytest.raises(InvalidInputError, match="unknown learner"):
         make_app(learner="feedback,no-such-learner")
+
+
+def test_rate_limit_per_key_is_429_with_retry_after(
+    make_app: Callable[..., FastAPI], make_key: Callable[[str], str]
+) -> None:
+    fast, other = make_key("acme"), make_key("acme")
+    with TestClient(make_app(rate_limit=0.5, rate_burst=3)) as client:
+        codes = [
+            client.get("/v1/users/dana/preferences", headers=bearer(fast)).status_code
+            for _ in range(4)
+        ]
+        assert codes == [200, 200, 200, 429]
+        r = client.get("/v1/users/dana/preferences", headers=bearer(fast))
+        error(r, 429, "rate_limited")
+        assert int(r.headers["Retry-After"]) >= 1
+        # Limits are per key.
+        assert client.get("/v1/users/dana/preferences", headers=bearer(other)).status_code == 200
