@@ -57,6 +57,14 @@ def _words(line: str) -> int:
 
 
 def parse(text: str) -> Layout:
+    """Greeting line, body lines and sign-off block of a text (a fresh, mutable copy)."""
+    greeting, body, signoff = _parse(text)
+    return Layout(greeting, list(body), list(signoff))
+
+
+@functools.lru_cache(maxsize=2048)
+def _parse(text: str) -> tuple[str | None, tuple[str, ...], tuple[str, ...]]:
+    # Cached: verifying rules parses the same past drafts and finals many times.
     lines = [ln.rstrip() for ln in text.strip().split("\n")]
     greeting = None
     # A greeting is a short first line of a longer text ("Hi Maria," above the body).
@@ -76,7 +84,7 @@ def parse(text: str) -> Layout:
         lines.pop(0)
     while lines and not lines[-1].strip():
         lines.pop()
-    return Layout(greeting, lines, signoff)
+    return greeting, tuple(lines), tuple(signoff)
 
 
 def render(layout: Layout) -> str:

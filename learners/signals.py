@@ -11,8 +11,10 @@ the descriptions; the ``rules`` learner verifies the operations.
 
 from __future__ import annotations
 
+import copy
+import functools
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from learners import operations as ops
 from learners.base import History, Learned, Learner
@@ -98,6 +100,17 @@ def _greeting_template(draft: str | None, final: str) -> str:
 
 def analyze(draft: str, final: str) -> list[Signal]:
     """Every style feature the user changed, most telling first."""
+    # Copies of the cached operations, so no caller can alter another's.
+    return [replace(s, op=copy.deepcopy(s.op)) for s in _analyze(draft, final)]
+
+
+@functools.lru_cache(maxsize=256)
+def _analyze(draft: str, final: str) -> tuple[Signal, ...]:
+    # Cached: the edits and rules learners both analyse each new edit.
+    return tuple(_signals(draft, final))
+
+
+def _signals(draft: str, final: str) -> list[Signal]:
     if draft.strip() == final.strip():
         return []
     a, b = features(draft), features(final)
