@@ -45,13 +45,17 @@ StoreDep = Annotated[Store, Depends(get_store)]
 EngineDep = Annotated[Engine, Depends(get_engine)]
 
 
-def get_tenant(
+async def get_tenant(
     request: Request,
     store: StoreDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> str:
     """The tenant of the request's API key; 401 for a missing, unknown or revoked key,
-    429 when the key is over its rate limit."""
+    429 when the key is over its rate limit.
+
+    ``async``: one indexed SQLite lookup (~0.05 ms) costs less on the event loop
+    than the thread-pool hop a sync dependency takes.
+    """
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise UnauthorizedError("send an API key as 'Authorization: Bearer <key>'")
     tenant = authenticate(store, credentials.credentials)
