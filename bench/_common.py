@@ -14,13 +14,15 @@ from __future__ import annotations
 import json
 import os
 import platform
+import shutil
 import signal
 import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -307,3 +309,21 @@ def parse_env(pairs: Sequence[str]) -> dict[str, str]:
             raise SystemExit(f"--server-env wants KEY=VALUE, got {pair!r}")
         env[key] = value
     return env
+
+
+def run_seeded(name: str, args: Any, run: Callable[[Any, Path, Report], None]) -> None:
+    """Run one seeded benchmark: data dir (``--data-dir`` or a temp one), report, exit code.
+
+    Exits 0 when every target is met, ``EXIT_MISS`` when one is missed.
+    """
+    temp = args.data_dir is None
+    data_dir = Path(tempfile.mkdtemp(prefix="tailor-bench-")) if temp else args.data_dir.resolve()
+    report = Report(name, {k: v for k, v in vars(args).items() if k != "data_dir"})
+    report.params["data_dir"] = str(data_dir)
+    try:
+        run(args, data_dir, report)
+    finally:
+        if temp and not getattr(args, "keep", False):
+            shutil.rmtree(data_dir, ignore_errors=True)
+    report.write()
+    sys.exit(0 if report.ok else EXIT_MISS)

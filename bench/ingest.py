@@ -22,9 +22,6 @@ from __future__ import annotations
 
 import argparse
 import random
-import shutil
-import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -32,7 +29,6 @@ from typing import Any
 
 import httpx
 from _common import (
-    EXIT_MISS,
     OUT_DIR,
     CpuWatch,
     Report,
@@ -41,6 +37,7 @@ from _common import (
     create_key,
     parse_env,
     proc_status,
+    run_seeded,
     wait_for_idle,
 )
 from _common import summary_ms as summarize
@@ -196,17 +193,7 @@ def main() -> None:
         help="repeat the measurement (up to this many times) when disturbed",
     )
     args = parser.parse_args()
-    temp = args.data_dir is None
-    data_dir = Path(tempfile.mkdtemp(prefix="tailor-bench-")) if temp else args.data_dir.resolve()
-    report = Report("ingest", {k: v for k, v in vars(args).items() if k != "data_dir"})
-    report.params["data_dir"] = str(data_dir)
-    try:
-        run(args, data_dir, report)
-    finally:
-        if temp and not args.keep:
-            shutil.rmtree(data_dir, ignore_errors=True)
-    report.write()
-    sys.exit(0 if report.ok else EXIT_MISS)
+    run_seeded("ingest", args, run)
 
 
 if __name__ == "__main__":

@@ -15,67 +15,66 @@ from __future__ import annotations
 
 import argparse
 import random
-import shutil
-import tempfile
 import time
 from pathlib import Path
 
 import httpx
-from _common import OUT_DIR, Report, Server, create_key, summary_ms, wait_for_idle
+from _common import (
+    OUT_DIR,
+    Report,
+    Server,
+    create_key,
+    run_seeded,
+    summary_ms,
+    wait_for_idle,
+)
 from _corpus import draft_and_final, novel_context
 from seed import add_seed_args, ensure_seeded, user_id
+
+
+def run(args: argparse.Namespace, data_dir: Path, report: Report) -> None:
+    report.figures["seed"] = ensure_seeded(data_dir, args)
+    key = create_key(data_dir)
+    rng = random.Random(args.seed + 7)
+    work = []
+    for serial in range(args.warmup + args.requests):
+        _, ctx = novel_context(rng, 500_000 + serial)
+        draft, _ = draft_and_final(rng, ctx)
+        work.append((user_id(rng.randrange(args.users)), ctx, draft))
+    timings: dict[str, list[float]] = {"uncached": [], "cached": []}
+    applied = 0
+    with Server(data_dir, OUT_DIR / "rewrite_latency-server.log") as server:
+        headers = {"Authorization": f"Bearer {key}"}
+        with httpx.Client(base_url=server.url, headers=headers, timeout=60) as client:
+            for user, ctx, draft in work[: args.warmup]:
+                client.post(f"/v1/users/{user}/rewrite", json={"context": ctx, "draft": draft})
+            report.info("busy cores before measuring", round(wait_for_idle(args.wait_idle), 2))
+            for phase in ("uncached", "cached"):
+                for user, ctx, draft in work[args.warmup :]:
+                    start = time.perf_counter()
+                    r = client.post(
+                        f"/v1/users/{user}/rewrite", json={"context": ctx, "draft": draft}
+                    )
+                    timings[phase].append(time.perf_counter() - start)
+                    r.raise_for_status()
+                    applied += bool(r.json()["applied"])
+    for phase, values in timings.items():
+        report.info(f"{phase} latency", summary_ms(values))
+    report.info("rewrites that applied a rule", f"{applied} of {2 * args.requests}")
+    for phase in timings:
+        p99 = report.figures[f"{phase} latency"]["p99_ms"]
+        report.check(f"rewrite {phase} p99", p99, "<=", 30, "ms")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", type=Path, default=None)
+    parser.add_argument("--keep", action="store_true", help="keep the temp data dir")
     add_seed_args(parser)
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--warmup", type=int, default=30)
     parser.add_argument("--wait-idle", type=float, default=60.0)
-    args = parser.parse_args()
-    report = Report("rewrite_latency", {k: str(v) for k, v in vars(args).items()})
-    data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="tailor-bench-"))
-    try:
-        report.figures["seed"] = ensure_seeded(data_dir, args)
-        key = create_key(data_dir)
-        rng = random.Random(args.seed + 7)
-        work = []
-        for serial in range(args.warmup + args.requests):
-            _, ctx = novel_context(rng, 500_000 + serial)
-            draft, _ = draft_and_final(rng, ctx)
-            work.append((user_id(rng.randrange(args.users)), ctx, draft))
-        with Server(data_dir, OUT_DIR / "rewrite_latency-server.log") as server:
-            headers = {"Authorization": f"Bearer {key}"}
-            with httpx.Client(base_url=server.url, headers=headers, timeout=60) as client:
-                for user, ctx, draft in work[: args.warmup]:
-                    client.post(f"/v1/users/{user}/rewrite", json={"context": ctx, "draft": draft})
-                report.info("busy cores before measuring", round(wait_for_idle(args.wait_idle), 2))
-                timings: dict[str, list[float]] = {"uncached": [], "cached": []}
-                applied = 0
-                for phase in ("uncached", "cached"):
-                    for user, ctx, draft in work[args.warmup :]:
-                        start = time.perf_counter()
-                        r = client.post(
-                            f"/v1/users/{user}/rewrite", json={"context": ctx, "draft": draft}
-                        )
-                        timings[phase].append(time.perf_counter() - start)
-                        r.raise_for_status()
-                        applied += bool(r.json()["applied"])
-        for phase, values in timings.items():
-            report.info(f"{phase} latency", summary_ms(values))
-        report.info("rewrites that applied a rule", f"{applied} of {2 * args.requests}")
-        report.check(
-            "rewrite uncached p99", report.figures["uncached latency"]["p99_ms"], "<=", 30, "ms"
-        )
-        report.check(
-            "rewrite cached p99", report.figures["cached latency"]["p99_ms"], "<=", 30, "ms"
-        )
-        report.write()
-    finally:
-        if args.data_dir is None:
-            shutil.rmtree(data_dir, ignore_errors=True)
-    raise SystemExit(0 if report.ok else 3)
+    run_seeded("rewrite_latency", parser.parse_args(), run)
 
 
 if __name__ == "__main__":

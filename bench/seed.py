@@ -7,7 +7,7 @@ then stores USERS x PER_USER interactions for tenant ``bench``:
 * all but the last ENGINE_PER_USER of each user's interactions go straight
   into the store in big transactions (``insert_interaction``,
   ``insert_embedding``, ``upsert_preference`` through the engine's
-  ``_store_learned``), learned by every configured learner without history
+  ``store_learned``), learned by every configured learner without history
   (``NoHistory``; the rule learner, which cannot learn without history, is
   skipped): verbal feedback (about one in four) and edit signals;
 * the last ENGINE_PER_USER go through ``Engine.log_interaction`` itself, so the
@@ -149,7 +149,7 @@ def _bulk_user(
                 Feedback(new_id("fb"), TENANT, user, feedback, task, ctx, item.id, item.created_at),
             )
         learned = [(lr, p) for lr in learners for p in lr.learn_interaction(item, NoHistory())]
-        engine._store_learned(db, TENANT, user, learned, Evidence("interaction", item.id))
+        engine.store_learned(db, TENANT, user, learned, Evidence("interaction", item.id))
 
 
 def _seed(

@@ -177,7 +177,7 @@ class Engine:
                             created_at=item.created_at,
                         ),
                     )
-                pref_ids = self._store_learned(
+                pref_ids = self.store_learned(
                     db, tenant, user, learned, Evidence("interaction", item.id)
                 )
         except sqlite3.IntegrityError:
@@ -209,7 +209,7 @@ class Engine:
         )
         return Logged(existing, learned, False)
 
-    def _store_learned(
+    def store_learned(
         self,
         db: Any,
         tenant: str,
@@ -217,6 +217,11 @@ class Engine:
         learned: list[tuple[Learner, Learned]],
         evidence: Evidence,
     ) -> list[str]:
+        """Upsert what learners inferred from ``evidence``, inside the caller's transaction.
+
+        Returns the ids of the active preferences this item supports. Also used
+        by ``bench/seed.py`` to seed many users quickly.
+        """
         ids: list[str] = []
         for learner, pref in learned:
             if pref.evidence is None:
@@ -279,7 +284,7 @@ class Engine:
                     digest=embedded[0],
                     vector=embedded[1],
                 )
-            pref_ids = self._store_learned(db, tenant, user, learned, Evidence("feedback", item.id))
+            pref_ids = self.store_learned(db, tenant, user, learned, Evidence("feedback", item.id))
         if embedded is not None and vector_id is not None:
             self.index.add(tenant, user, [vector_id], embedded[1][None, :])
         return item, get_preferences(self.store, tenant, user, pref_ids)

@@ -15,7 +15,7 @@ from typing import Any
 
 from store.db import Store
 from store.errors import NotFoundError
-from store.records import Evidence, Preference, dumps, new_id, now
+from store.records import Evidence, Preference, dumps, loads, new_id, now
 
 
 def upsert_preference(
@@ -258,13 +258,15 @@ def update_preference(
 
 
 def preference_versions(store: Store, pref_id: str) -> list[dict[str, Any]]:
-    return list(
-        store.db.query(
+    """The replaced versions of a preference, oldest first, JSON-ready."""
+    return [
+        {**v, "operation": loads(v["operation"]), "disabled": bool(v["disabled"])}
+        for v in store.db.query(
             "SELECT version, text, disabled, operation, replaced_at FROM preference_versions "
             "WHERE preference_id = ? ORDER BY version",
             [pref_id],
         )
-    )
+    ]
 
 
 def delete_preference(store: Store, tenant: str, user: str, pref_id: str) -> None:

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from store.db import Store
+from store.preferences import preference_versions
 from store.records import loads
 
 # Tables holding per-user rows, children before parents so foreign keys hold.
@@ -47,14 +48,7 @@ def export_user(store: Store, tenant: str, user: str) -> Iterator[dict[str, Any]
                 [row["id"]],
             )
         ]
-        row["versions"] = [
-            {**v, "operation": loads(v["operation"]), "disabled": bool(v["disabled"])}
-            for v in db.query(
-                "SELECT version, text, disabled, operation, replaced_at "
-                "FROM preference_versions WHERE preference_id = ? ORDER BY version",
-                [row["id"]],
-            )
-        ]
+        row["versions"] = preference_versions(store, row["id"])
         yield {"type": "preference", **row}
     for row in db.query(f"SELECT * FROM embeddings {where} ORDER BY id", [tenant, user]):
         row["vector"] = base64.b64encode(row["vector"]).decode("ascii")
