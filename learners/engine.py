@@ -11,7 +11,7 @@ and a stale index is rebuilt from SQLite on its next load).
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +19,7 @@ import numpy as np
 
 from learners.base import Learned, Learner, Neighbor
 from learners.embeddings import CachedEmbedder
+from learners.llm import LLM, Completion, require_llm
 from learners.policy import USER_SCOPE_SCORE, Policy, Retrieved, build_policy
 from learners.text import edit_distance
 from store.db import Store
@@ -31,6 +32,7 @@ from store.interactions import (
     items_for_vectors,
     vector_ids_for_task,
 )
+from store.jobs import enqueue
 from store.preferences import (
     get_preferences,
     preferences_for_items,
@@ -40,6 +42,9 @@ from store.preferences import (
 from store.records import Evidence, Feedback, Interaction, Preference, new_id, now
 from store.users import content_hashes, delete_user, export_user
 from store.vectors import VectorIndex, find_vector, insert_embedding
+
+#: job kind of the background LLM learners' work on one interaction
+INFERENCE_JOB = "inference"
 
 
 @dataclass(frozen=True)
@@ -97,15 +102,23 @@ class Engine:
         default_k: int = 5,
         min_score: float = 0.25,
         history_k: int = 8,
+        llm: LLM | None = None,
     ) -> None:
         self.store = store
         self.index = index
         self.embedder = embedder
         self.learners = learners
+        #: learners run on the request path; LLM learners run later, in the job queue
+        self.inline = [lr for lr in learners if not lr.needs_llm]
+        self.deferred = {lr.name: lr for lr in learners if lr.needs_llm}
+        self.llm = llm
         self.default_k = default_k
         self.min_score = min_score
         self.history_k = history_k
+        self.generate_max_tokens = 1024
         self._by_source = {learner.source: learner for learner in learners}
+        #: called after a job is queued (the server wakes its worker)
+        self.on_enqueue: Callable[[], None] | None = None
 
     # -- embeddings -------------------------------------------------------------
 
@@ -141,12 +154,14 @@ class Engine:
             edit_distance=edit_distance(new.draft, new.final),
             accepted=new.draft == new.final,
             created_at=now(),
+            # LLM learners learn from edits only (CIPHER updates nothing on acceptance).
+            inference="pending" if self.deferred and new.draft != new.final else None,
         )
         digest, vector = self.vector(tenant, user, item.context)
         history = UserHistory(self, tenant, user, vector, item.task)
         learned = [
             (learner, pref)
-            for learner in self.learners
+            for learner in self.inline
             for pref in learner.learn_interaction(item, history)
         ]
         try:
@@ -180,6 +195,15 @@ class Engine:
                 pref_ids = self.store_learned(
                     db, tenant, user, learned, Evidence("interaction", item.id)
                 )
+                if item.inference == "pending":
+                    enqueue(
+                        db,
+                        tenant=tenant,
+                        user=user,
+                        kind=INFERENCE_JOB,
+                        params={"learners": list(self.deferred)},
+                        item_id=item.id,
+                    )
         except sqlite3.IntegrityError:
             # Two requests raced with the same client_id: the loser returns the winner.
             if new.client_id is not None:
@@ -188,6 +212,8 @@ class Engine:
                     return self._replayed(existing, new)
             raise
         self.index.add(tenant, user, [vector_id], vector[None, :])
+        if item.inference == "pending" and self.on_enqueue is not None:
+            self.on_enqueue()
         return Logged(item, get_preferences(self.store, tenant, user, pref_ids), True)
 
     def _replayed(self, existing: Interaction, new: NewInteraction) -> Logged:
@@ -268,7 +294,7 @@ class Engine:
             created_at=now(),
         )
         embedded = self.vector(tenant, user, context) if context else None
-        learned = [(lr, pref) for lr in self.learners for pref in lr.learn_feedback(item)]
+        learned = [(lr, pref) for lr in self.inline for pref in lr.learn_feedback(item)]
         vector_id = None
         with self.store.transaction() as db:
             insert_feedback(db, item)
@@ -359,8 +385,28 @@ class Engine:
         self, tenant: str, user: str, context: str, draft: str, *, task: str | None = None
     ) -> tuple[str, list[str]]:
         """Apply the user's verified rules that fit this context, in phase order."""
+        return self.apply_rules(self.policy(tenant, user, context, task=task), draft)
+
+    def generate(
+        self, tenant: str, user: str, context: str, *, task: str | None = None
+    ) -> tuple[str, list[str], Policy, Completion]:
+        """Draft with the configured LLM under the user's policy, then apply their rules."""
+        llm = require_llm(self.llm, "generating a draft")
+        policy = self.policy(tenant, user, context, task=task)
+        request = context if task is None else f"Task: {task}\n\n{context}"
+        completion = llm.complete(
+            [
+                {"role": "system", "content": policy.system_prompt},
+                {"role": "user", "content": request},
+            ],
+            max_tokens=self.generate_max_tokens,
+        )
+        text, applied = self.apply_rules(policy, completion.text.strip())
+        return text, applied, policy, completion
+
+    def apply_rules(self, policy: Policy, draft: str) -> tuple[str, list[str]]:
         text, applied = draft, []
-        for rule in self.policy(tenant, user, context, task=task).rules:
+        for rule in policy.rules:
             learner = self._by_source.get(rule.source)
             if learner is None or rule.operation is None:
                 continue

@@ -12,6 +12,7 @@ import importlib
 from importlib.metadata import entry_points
 
 from learners.base import Learner
+from learners.llm import LLM, require_llm
 from store.errors import InvalidInputError
 
 ENTRY_POINT_GROUP = "tailor.learners"
@@ -21,6 +22,8 @@ BUILTIN: dict[str, str] = {
     "feedback": "learners.feedback:FeedbackLearner",
     "edits": "learners.signals:EditSignalsLearner",
     "rules": "learners.rules:RuleLearner",
+    "cipher-1": "learners.cipher:Cipher1Learner",
+    "cipher-5": "learners.cipher:CipherLearner",
 }
 
 #: what the service runs when TAILOR_LEARNER is not set: the offline learners
@@ -52,6 +55,17 @@ def learner_class(name: str) -> type[Learner]:
     return cls
 
 
-def build_learners(names: list[str]) -> list[Learner]:
-    """Instances of the named learners, with default options, in the given order."""
-    return [learner_class(name)() for name in names]
+def build_learners(names: list[str], *, llm: LLM | None = None) -> list[Learner]:
+    """Instances of the named learners, with default options, in the given order.
+
+    Learners that call an LLM get ``llm``; naming one without an LLM configured
+    fails here, at start-up, with a message that says what to set.
+    """
+    learners: list[Learner] = []
+    for name in names:
+        cls = learner_class(name)
+        if cls.needs_llm:
+            learners.append(cls(llm=require_llm(llm, f"learner {name!r}")))
+        else:
+            learners.append(cls())
+    return learners

@@ -32,13 +32,17 @@ import numpy as np
 
 from learners import operations as ops
 from learners.embeddings import CachedEmbedder, Embedder
-from learners.engine import Engine, NewInteraction
+from learners.engine import INFERENCE_JOB, Engine, NewInteraction
+from learners.inference import InferenceHandler
+from learners.llm import LLM
 from learners.registry import DEFAULT_LEARNERS, build_learners
 from learners.rules import RuleOptions, candidates, prepare, select, verify
+from learners.worker import JobWorker
 from replay.corpus import Document
 from replay.users import ME, Latent, RuleUser
 from store.db import Store
 from store.errors import InvalidInputError
+from store.jobs import claim
 from store.records import Interaction, Preference, now
 from store.vectors import VectorIndex
 
@@ -93,6 +97,11 @@ class Agent:
     def __init__(self) -> None:
         self.last_operations: list[ops.Operation] = []
 
+    @property
+    def tokens(self) -> int:
+        """LLM tokens this agent spent so far."""
+        return 0
+
     def propose(self, r: Round) -> str:
         return r.draft
 
@@ -125,15 +134,24 @@ class TailorAgent(Agent):
         name: str,
         *,
         min_score: float = DOCUMENT_MIN_SCORE,
+        llm: LLM | None = None,
     ) -> None:
         super().__init__()
         self.name = name
-        built = build_learners(list(learners))
+        built = build_learners(list(learners), llm=llm)
         self._dir = Path(tempfile.mkdtemp(prefix="tailor-replay-"))
         self.store = Store.open(self._dir)
         cached = CachedEmbedder(embedder)
         index = VectorIndex(self.store, model=embedder.model_name, dim=embedder.dim)
-        self.engine = Engine(self.store, index, cached, built, min_score=min_score)
+        self.engine = Engine(self.store, index, cached, built, min_score=min_score, llm=llm)
+        # LLM learners (CIPHER) run right after each edit here, not in a background
+        # thread: the next round must see what they learned, as in the paper.
+        handlers = {INFERENCE_JOB: InferenceHandler(self.engine)}
+        self._inference = JobWorker(self.store, handlers, name="replay", max_attempts=1)
+
+    @property
+    def tokens(self) -> int:
+        return sum(int(getattr(learner, "tokens", 0)) for learner in self.engine.learners)
 
     def propose(self, r: Round) -> str:
         policy = self.engine.policy("replay", "user", r.context, task=r.doc.task)
@@ -154,6 +172,8 @@ class TailorAgent(Agent):
             "user",
             NewInteraction(context=r.context, draft=shown, final=final, task=r.doc.task),
         )
+        while (job := claim(self.store, [INFERENCE_JOB])) is not None:
+            self._inference.run_one(job)  # a failure is stored on the interaction
 
     def close(self) -> None:
         self.store.close()
@@ -322,8 +342,11 @@ BASELINES = ("none", "oracle", "icl-edit", "continual", "explore-exploit")
 DEFAULT_AGENTS = (*BASELINES, "tailor")
 
 
-def build_agent(name: str, embedder: Embedder | None) -> Agent:
-    """A baseline by name, ``tailor``, or registered learner names joined by '+'."""
+def build_agent(name: str, embedder: Embedder | None, llm: LLM | None = None) -> Agent:
+    """A baseline by name, ``tailor``, or registered learner names joined by '+'.
+
+    ``llm`` is given to learners that need one (``cipher-1``, ``cipher-5``).
+    """
     if name == "none":
         return NoLearning()
     if name == "oracle":
@@ -338,7 +361,7 @@ def build_agent(name: str, embedder: Embedder | None) -> Agent:
         return IclEdit(embedder)
     learners = list(DEFAULT_LEARNERS) if name == "tailor" else name.split("+")
     try:
-        return TailorAgent(embedder, learners, name)
+        return TailorAgent(embedder, learners, name, llm=llm)
     except InvalidInputError as exc:
         raise InvalidInputError(
             f"unknown agent {name!r}: use {', '.join(DEFAULT_AGENTS)} or learner names "

@@ -6,7 +6,8 @@ the agent shows y_t, the simulated user edits it to y'_t (or accepts), the
 cost is the word-token Levenshtein distance between y_t and y'_t, and the
 agent learns. Reported per task, agent and seed: cumulative cost, acceptance
 rate, preference accuracy (F1 of the operations the agent applied against the
-user's latent operations, averaged over rounds), LLM tokens (0 offline) and
+user's latent operations, averaged over rounds; with LLM users, whether the
+nearest latent preference to the agent's is the true one), LLM tokens and
 wall time; plus the cumulative cost per round for the plot.
 
     tailor replay simulate --task email --rounds 200 --seeds 3 --out runs/email
@@ -21,15 +22,18 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
 from learners import operations as ops
 from learners.embeddings import Embedder
+from learners.llm import LLM
 from learners.text import edit_distance
 from replay.agents import BASELINES, Agent, HttpAgent, build_agent, make_round
 from replay.corpus import Document, by_source
-from replay.users import RuleUser, latent_for
+from replay.llm import LatentMatcher, LLMAgent, LLMUser
+from replay.users import Latent, RuleUser, latent_for
 from store.errors import InvalidInputError
 
 
@@ -99,14 +103,24 @@ def schedule(docs: list[Document], task: str, rounds: int, seed: int) -> list[Do
     return chosen
 
 
+class User(Protocol):
+    engine: str
+
+    def edit(self, latent: Latent, draft: str) -> str: ...
+
+
 def run_one(
     task: str,
     agent: Agent,
     docs: list[Document],
     seed: int,
     progress: Callable[[], None] | None = None,
+    *,
+    user: User | None = None,
+    matcher: LatentMatcher | None = None,
 ) -> Run:
-    user = RuleUser()
+    """One agent through the rounds; with an LLM user, ``matcher`` scores its preferences."""
+    user = user or RuleUser()
     run = Run(task, agent.name, seed)
     start = time.perf_counter()
     try:
@@ -116,13 +130,17 @@ def run_one(
             final = user.edit(r.latent, shown)
             run.costs.append(edit_distance(shown, final))
             run.accepted += shown == final
-            run.f1.append(f1(agent.last_operations, r.latent.operations))
+            if matcher is not None and isinstance(agent, LLMAgent):
+                run.f1.append(matcher.accuracy(agent.preference, r.latent))
+            else:
+                run.f1.append(f1(agent.last_operations, r.latent.operations))
             agent.observe(r, shown, final)
             if progress is not None:
                 progress()
     finally:
         agent.close()
     run.seconds = time.perf_counter() - start
+    run.llm_tokens = agent.tokens + int(getattr(user, "tokens", 0))
     return run
 
 
@@ -136,12 +154,23 @@ def simulate(
     embedder: Embedder | None,
     progress: Callable[[], None] | None = None,
     server: tuple[str, str] | None = None,
+    llm: LLM | None = None,
+    user_engine: str = "rule",
+    drafter: str = "extractive",
 ) -> list[Run]:
     """Every (task, seed, agent) run; with ``server`` (url, key), Tailor runs over HTTP.
 
     ``embedder`` may be None only when every agent but the baselines that need
-    no model (``none``, ``oracle``) runs on the server.
+    no model (``none``, ``oracle``) runs on the server. ``user_engine="llm"``
+    and ``drafter="llm"`` need ``llm`` (the paper's protocol with an LLM).
     """
+    if (user_engine == "llm" or drafter == "llm") and llm is None:
+        raise InvalidInputError(
+            "the llm user engine and the llm drafter need an LLM: set TAILOR_LLM_MODEL",
+            code="llm_not_configured",
+        )
+    if drafter == "llm" and server is not None:
+        raise InvalidInputError("--url runs the extractive drafter only")
     plans = {(t, s): schedule(docs, t, rounds, s) for t in tasks for s in range(seeds)}
     cached: Embedder | None = None
     if embedder is not None:
@@ -153,13 +182,19 @@ def simulate(
         cached = PrecomputedEmbedder(embedder, contexts)
     runs = []
     for (task, seed), plan in plans.items():
+        matcher = None
+        if user_engine == "llm" and cached is not None:
+            matcher = LatentMatcher(cached, task)
         for name in agents:
             agent: Agent
             if server is not None and name not in BASELINES:
                 agent = HttpAgent(*server, name=name)
             else:
-                agent = build_agent(name, cached)
-            runs.append(run_one(task, agent, plan, seed, progress))
+                agent = build_agent(name, cached, llm)
+            if drafter == "llm" and llm is not None:
+                agent = LLMAgent(agent, llm)
+            user: User = LLMUser(llm) if user_engine == "llm" and llm is not None else RuleUser()
+            runs.append(run_one(task, agent, plan, seed, progress, user=user, matcher=matcher))
     return runs
 
 
@@ -204,7 +239,7 @@ def _mean_std(values: list[float], digits: int = 0) -> str:
     return f"{mean:,.{digits}f} ± {std:,.{digits}f}"
 
 
-def markdown(runs: list[Run]) -> str:
+def markdown(runs: list[Run], users: str = "Rule") -> str:
     """One row per learner, per task: cost, acceptance, accuracy (PRELUDE Table 2 layout)."""
     tasks = list(dict.fromkeys(r.task for r in runs))
     agents = list(dict.fromkeys(r.agent for r in runs))
@@ -219,7 +254,7 @@ def markdown(runs: list[Run]) -> str:
         + " |"
     )
     lines = [
-        f"Rule users, {rounds} rounds, {seeds} seed(s); mean ± std over seeds.",
+        f"{users} users, {rounds} rounds, {seeds} seed(s); mean ± std over seeds.",
         "",
         head,
         "|" + "---|" * (1 + 4 * len(tasks)),
@@ -245,7 +280,7 @@ def markdown(runs: list[Run]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plot(runs: list[Run], task: str, path: Path) -> None:
+def plot(runs: list[Run], task: str, path: Path, users: str = "rule") -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -257,7 +292,7 @@ def plot(runs: list[Run], task: str, path: Path) -> None:
         ax.plot(np.arange(1, len(curves[0]) + 1), np.mean(curves, axis=0), label=agent)
     ax.set_xlabel("round")
     ax.set_ylabel("cumulative edit cost (word Levenshtein)")
-    ax.set_title(f"PRELUDE replay, {task}, rule users")
+    ax.set_title(f"PRELUDE replay, {task}, {users} users")
     ax.legend()
     ax.grid(alpha=0.3)
     fig.tight_layout()
@@ -265,13 +300,17 @@ def plot(runs: list[Run], task: str, path: Path) -> None:
     plt.close(fig)
 
 
-def write_reports(runs: list[Run], out: Path) -> list[Path]:
+def users_label(engine: str) -> str:
+    return {"llm": "LLM", "rule": "Rule"}.get(engine, engine)
+
+
+def write_reports(runs: list[Run], out: Path, users: str = "rule") -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     written = [out / "results.csv", out / "results.md"]
     write_csv(runs, written[0])
-    written[1].write_text(markdown(runs), encoding="utf-8")
+    written[1].write_text(markdown(runs, users_label(users)), encoding="utf-8")
     for task in dict.fromkeys(r.task for r in runs):
         path = out / f"cumulative_cost_{task}.png"
-        plot(runs, task, path)
+        plot(runs, task, path, users)
         written.append(path)
     return written

@@ -9,6 +9,7 @@ embedder so the real model is loaded once per test session.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -20,12 +21,24 @@ from learners.embeddings import (
     Embedder,
     SentenceTransformerEmbedder,
 )
-from learners.engine import Engine
+from learners.engine import INFERENCE_JOB, Engine
+from learners.inference import InferenceHandler
+from learners.llm import LiteLLMBackend
 from learners.registry import build_learners, learner_class
+from learners.worker import JobWorker, recover_interrupted
 from service.errors import install_error_handlers
 from service.middleware import BodyLimitMiddleware, Metrics, MetricsMiddleware
 from service.ratelimit import RateLimiter
-from service.routes import feedback, health, interactions, policy, preferences, users
+from service.routes import (
+    feedback,
+    generate,
+    health,
+    interactions,
+    jobs,
+    policy,
+    preferences,
+    users,
+)
 from service.settings import Settings
 from store.db import Store
 from store.vectors import VectorIndex
@@ -49,20 +62,55 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> FastA
         index = VectorIndex(
             store, model=model.model_name, dim=model.dim, max_loaded=settings.index_cache_users
         )
-        app.state.store = store
-        app.state.engine = Engine(
+        llm = settings.build_llm()
+        engine = Engine(
             store,
             index,
             cached,
-            build_learners(settings.learner_names),
+            build_learners(settings.learner_names, llm=llm),
             default_k=settings.policy_k,
             min_score=settings.policy_min_score,
+            llm=llm,
         )
+        app.state.store = store
+        app.state.engine = engine
+        recover_interrupted(store)
+        workers = []
+        if engine.deferred:
+            workers.append(
+                JobWorker(
+                    store,
+                    {INFERENCE_JOB: InferenceHandler(engine)},
+                    name="inference",
+                    max_attempts=settings.job_max_attempts,
+                    retry_seconds=settings.job_retry_seconds,
+                )
+            )
+        app.state.workers = workers
+
+        def wake_workers() -> None:
+            for worker in workers:
+                worker.wake()
+
+        engine.on_enqueue = wake_workers
+        app.state.wake_workers = wake_workers
+        for worker in workers:
+            worker.start()
+        if isinstance(llm, LiteLLMBackend):
+            # Importing litellm takes seconds: do it now, off the event loop.
+            threading.Thread(target=llm.prepare, name="tailor-llm-import", daemon=True).start()
         metrics.watch_embedder(cached)
-        log.info("tailor ready: data in %s, embeddings %s", settings.data_dir, model.model_name)
+        log.info(
+            "tailor ready: data in %s, embeddings %s, LLM %s",
+            settings.data_dir,
+            model.model_name,
+            llm.model if llm is not None else "none",
+        )
         try:
             yield
         finally:
+            for worker in workers:
+                worker.close()
             batching.close()
             index.flush()
             store.close()
@@ -78,7 +126,7 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> FastA
     metrics = Metrics()
     app.state.metrics = metrics
     install_error_handlers(app)
-    for module in (health, interactions, feedback, policy, preferences, users):
+    for module in (health, interactions, feedback, policy, generate, preferences, users, jobs):
         app.include_router(module.router)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics)

@@ -183,6 +183,13 @@ def replay() -> None:
     show_default=True,
     help="Simulated user engine.",
 )
+@click.option(
+    "--drafter",
+    type=click.Choice(["extractive", "llm"]),
+    default=None,
+    help="Base drafter: extractive (offline) or the configured LLM "
+    "(default: llm with --user llm, else extractive).",
+)
 @click.option("--rounds", type=click.IntRange(1, 100_000), default=200, show_default=True)
 @click.option("--seeds", type=click.IntRange(1, 100), default=3, show_default=True)
 @click.option(
@@ -203,6 +210,7 @@ def replay_simulate(
     tasks: tuple[str, ...],
     learners: str | None,
     user_engine: str,
+    drafter: str | None,
     rounds: int,
     seeds: int,
     corpus: Path | None,
@@ -210,26 +218,38 @@ def replay_simulate(
     url: str | None,
     key: str | None,
 ) -> None:
-    """Run the PRELUDE protocol with simulated users and compare learners."""
-    if user_engine == "llm":
-        raise click.ClickException(
-            "the 'llm' user engine needs an LLM back-end, which this version of Tailor does "
-            "not have yet; use --user rule"
-        )
+    """Run the PRELUDE protocol with simulated users and compare learners.
+
+    ``--user llm``, ``--drafter llm`` and the ``cipher-1`` / ``cipher-5``
+    learners use the LLM configured by ``TAILOR_LLM_MODEL`` (and
+    ``TAILOR_LLM_API_BASE``, ``TAILOR_LLM_API_KEY``), at temperature 0.
+    """
     from tqdm import tqdm
 
     from learners.embeddings import SentenceTransformerEmbedder
     from replay.agents import BASELINES, DEFAULT_AGENTS
     from replay.corpus import load
-    from replay.simulate import markdown, simulate, write_reports
+    from replay.simulate import markdown, simulate, users_label, write_reports
 
     if url is not None and not key:
         raise click.ClickException("--url needs --key (or TAILOR_KEY)")
+    from service.settings import Settings
+
+    drafter = drafter or ("llm" if user_engine == "llm" else "extractive")
+    settings = Settings()
+    llm = settings.build_llm()
+    if llm is None and (user_engine == "llm" or drafter == "llm"):
+        raise click.ClickException(
+            "the llm user engine and the llm drafter need an LLM: set TAILOR_LLM_MODEL "
+            "(and TAILOR_LLM_API_BASE / TAILOR_LLM_API_KEY as needed)"
+        )
     chosen_tasks = list(tasks) or ["summarization", "email"]
     agents = [a.strip() for a in (learners or ",".join(DEFAULT_AGENTS)).split(",") if a.strip()]
     docs = load(corpus, task=chosen_tasks[0] if len(chosen_tasks) == 1 else None)
     # Only icl-edit and in-process Tailor agents embed contexts.
     local = [a for a in agents if a == "icl-edit" or (a not in BASELINES and url is None)]
+    if user_engine == "llm":
+        local.append("preference accuracy")  # LLM users: nearest latent by embedding
     embedder = None
     if local:
         click.echo("loading the embedding model...", err=True)
@@ -245,9 +265,12 @@ def replay_simulate(
             embedder=embedder,
             progress=bar.update,
             server=(url, key) if url is not None and key else None,
+            llm=llm,
+            user_engine=user_engine,
+            drafter=drafter,
         )
-    written = write_reports(runs, out)
-    click.echo(markdown(runs))
+    written = write_reports(runs, out, user_engine)
+    click.echo(markdown(runs, users_label(user_engine)))
     click.echo("wrote " + ", ".join(str(p) for p in written), err=True)
 
 

@@ -9,13 +9,13 @@ Lengths of free text are checked against the configured limit in the routes
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from learners.policy import Policy
 from store.errors import InvalidInputError
-from store.records import Feedback, Interaction, Preference
+from store.records import Feedback, Interaction, Job, Preference
 
 Task = Annotated[
     str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$", examples=["email"])
@@ -135,6 +135,14 @@ class InteractionPublic(Schema):
     accepted: bool
     created_at: str
     learned: list[LearnedPublic] = []
+    inference: Literal["pending", "done", "error"] | None = Field(
+        None,
+        description="State of the background LLM learners' work on this interaction; "
+        "null when none applies (no LLM learner configured, or the draft was accepted).",
+    )
+    inference_error: str | None = Field(
+        None, description="The last inference error (kept while retrying, and once it failed)."
+    )
 
     @classmethod
     def from_record(
@@ -153,6 +161,8 @@ class InteractionPublic(Schema):
             accepted=i.accepted,
             created_at=i.created_at,
             learned=[LearnedPublic.from_record(p) for p in learned or []],
+            inference=i.inference,
+            inference_error=i.inference_error,
         )
 
 
@@ -250,6 +260,61 @@ class RewriteRequest(Schema):
 class RewritePublic(Schema):
     text: str
     applied: list[str]
+
+
+class GenerateRequest(Schema):
+    context: str = Field(min_length=1, description="What to write: the request, notes, a text.")
+    task: Task | None = None
+
+
+class Usage(Schema):
+    prompt_tokens: int
+    completion_tokens: int
+
+
+class GeneratePublic(Schema):
+    text: str = Field(description="The LLM's draft with the user's verified rules applied.")
+    applied: list[str] = Field(description="Ids of the rules that changed the draft.")
+    policy: PolicyPublic
+    model: str
+    usage: Usage
+
+
+# -- jobs -----------------------------------------------------------------------
+
+
+class JobPublic(Schema):
+    id: str
+    user: str
+    kind: str
+    state: Literal["pending", "running", "done", "error", "cancelled"]
+    progress: float
+    attempts: int
+    error: str | None
+    result: dict[str, Any] | None
+    params: dict[str, Any]
+    item_id: str | None
+    run_after: str | None = Field(description="Earliest next attempt of a job waiting to retry.")
+    created_at: str
+    updated_at: str
+
+    @classmethod
+    def from_record(cls, job: Job) -> JobPublic:
+        return cls(
+            id=job.id,
+            user=job.user,
+            kind=job.kind,
+            state=job.state,
+            progress=job.progress,
+            attempts=job.attempts,
+            error=job.error,
+            result=job.result,
+            params=job.params,
+            item_id=job.item_id,
+            run_after=job.run_after,
+            created_at=job.created_at,
+            updated_at=job.updated_at,
+        )
 
 
 # -- users ----------------------------------------------------------------------

@@ -7,12 +7,15 @@ module-level global. Unsafe or nonsensical values fail at start-up.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from store.db import default_data_dir
+
+if TYPE_CHECKING:
+    from learners.llm import LLM
 
 
 class Settings(BaseSettings):
@@ -57,6 +60,26 @@ class Settings(BaseSettings):
         "NORMAL",
         description="NORMAL survives a killed process; FULL also survives a power cut.",
     )
+    llm_model: str = Field(
+        "",
+        description="LLM for CIPHER and /generate: a litellm model string "
+        "(openai/gpt-4o-mini, anthropic/..., ollama/..., openai/<name> with an API base) "
+        "or 'local' for the packaged SmolLM2-135M; empty = no LLM.",
+    )
+    llm_api_base: str = Field("", description="Base URL of the LLM API (OpenAI-compatible).")
+    llm_api_key: SecretStr = Field(
+        SecretStr(""), description="API key of the LLM provider (its own env vars work too)."
+    )
+    llm_timeout: float = Field(60.0, gt=0, le=600, description="Seconds per LLM call.")
+    llm_retries: int = Field(
+        2, ge=0, le=10, description="Quick in-call retries (backoff 0.5 s, 1 s, ...)."
+    )
+    job_max_attempts: int = Field(
+        5, ge=1, le=100, description="Attempts of a background job before it ends in error."
+    )
+    job_retry_seconds: float = Field(
+        10.0, ge=0, description="Wait before a failed job's 2nd attempt; doubles after each."
+    )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     @field_validator("learner")
@@ -75,3 +98,15 @@ class Settings(BaseSettings):
     @property
     def learner_names(self) -> list[str]:
         return self.learner.split(",")
+
+    def build_llm(self) -> LLM | None:
+        """The LLM back-end these settings name (None without ``TAILOR_LLM_MODEL``)."""
+        from learners.llm import build_llm
+
+        return build_llm(
+            self.llm_model,
+            api_base=self.llm_api_base,
+            api_key=self.llm_api_key.get_secret_value(),
+            timeout=self.llm_timeout,
+            retries=self.llm_retries,
+        )

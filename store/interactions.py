@@ -13,8 +13,8 @@ from store.records import Feedback, Interaction, dumps
 def insert_interaction(db: Any, item: Interaction) -> None:
     db.execute(
         "INSERT INTO interactions (id, tenant, user, context, draft, final, task, feedback, "
-        "client_id, metadata, edit_distance, accepted, created_at) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "client_id, metadata, edit_distance, accepted, created_at, inference) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
             item.id,
             item.tenant,
@@ -29,6 +29,7 @@ def insert_interaction(db: Any, item: Interaction) -> None:
             item.edit_distance,
             int(item.accepted),
             item.created_at,
+            item.inference,
         ],
     )
 
@@ -123,3 +124,11 @@ def vector_ids_for_task(store: Store, tenant: str, user: str, model: str, task: 
         [tenant, user, model, task],
     ).fetchall()
     return [row[0] for row in rows]
+
+
+def set_inference(db: Any, tenant: str, interaction_id: str, state: str, error: str | None) -> None:
+    """Record the state of an interaction's background LLM inference (and its last error)."""
+    db.execute(
+        "UPDATE interactions SET inference = ?, inference_error = ? WHERE tenant = ? AND id = ?",
+        [state, error, tenant, interaction_id],
+    )

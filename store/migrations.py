@@ -153,3 +153,22 @@ def rule_status(db: sqlite_utils.Database) -> None:
         ALTER TABLE preference_evidence ADD COLUMN detail TEXT;
         """,
     )
+
+
+@MIGRATIONS(name="0003_durable_jobs_and_inference_status")
+def durable_jobs(db: sqlite_utils.Database) -> None:
+    # Jobs become a durable queue (attempts, earliest next run, the item they
+    # work on); interactions show the state of their background LLM inference.
+    _execute_all(
+        db,
+        """
+        ALTER TABLE jobs ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE jobs ADD COLUMN run_after TEXT;
+        ALTER TABLE jobs ADD COLUMN item_id TEXT;
+        CREATE INDEX jobs_item ON jobs (item_id);
+        CREATE INDEX jobs_queue ON jobs (kind, state, run_after);
+        ALTER TABLE interactions ADD COLUMN inference TEXT
+            CHECK (inference IN ('pending', 'done', 'error'));
+        ALTER TABLE interactions ADD COLUMN inference_error TEXT;
+        """,
+    )

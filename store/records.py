@@ -51,6 +51,9 @@ class Interaction:
     edit_distance: int
     accepted: bool
     created_at: str
+    #: background LLM inference: None (no LLM learner), pending, done or error
+    inference: str | None = None
+    inference_error: str | None = None
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Interaction:
@@ -68,6 +71,8 @@ class Interaction:
             edit_distance=row["edit_distance"],
             accepted=bool(row["accepted"]),
             created_at=row["created_at"],
+            inference=row.get("inference"),
+            inference_error=row.get("inference_error"),
         )
 
 
@@ -139,4 +144,43 @@ class Preference:
             status=row["status"],
             stats=loads(row["stats"]),
             evidence=evidence,
+        )
+
+
+@dataclass(frozen=True)
+class Job:
+    """A unit of background work (LLM inference, adapter training, principles)."""
+
+    id: str
+    tenant: str
+    user: str
+    kind: str
+    state: str
+    progress: float
+    params: dict[str, Any]
+    result: dict[str, Any] | None
+    error: str | None
+    attempts: int
+    run_after: str | None
+    item_id: str | None
+    created_at: str
+    updated_at: str
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Job:
+        return cls(
+            id=row["id"],
+            tenant=row["tenant"],
+            user=row["user"],
+            kind=row["kind"],
+            state=row["state"],
+            progress=row["progress"],
+            params=loads(row["params"]) or {},
+            result=loads(row["result"]),
+            error=row["error"],
+            attempts=row["attempts"],
+            run_after=row["run_after"],
+            item_id=row["item_id"],
+            created_at=row["created_at"],
+            updated_at=row["updated_at"],
         )

@@ -25,11 +25,11 @@ def free_port() -> int:
 class Server:
     """Starts at construction and returns once /healthz answers."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, env: dict[str, str] | None = None) -> None:
         self.data_dir = data_dir
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        env = {k: v for k, v in os.environ.items() if not k.startswith("TAILOR_")}
+        env = {k: v for k, v in os.environ.items() if not k.startswith("TAILOR_")} | (env or {})
         # A file, not a pipe: an unread pipe fills up with access logs and blocks the server.
         self.log = data_dir.parent / f"server-{self.port}.log"
         command = [sys.executable, "-m", "service", "serve", "--port", str(self.port)]

@@ -9,6 +9,7 @@ from learners.base import Learned, Learner, NoHistory
 from learners.registry import DEFAULT_LEARNERS, learner_class, learner_names
 from store.errors import InvalidInputError
 from store.records import Feedback, Interaction, now
+from tests.fakellm import ScriptedLLM
 
 INTERACTION = Interaction(
     id="int_1",
@@ -48,7 +49,8 @@ def test_learner_contract(name: str) -> None:
     assert isinstance(cls.source, str) and cls.source
     with pytest.raises(ValidationError):
         cls.Options(no_such_option=1)
-    learner = cls()
+    # LLM learners get the in-process scripted LLM (the HTTP path is in test_cipher).
+    learner = cls(llm=ScriptedLLM()) if cls.needs_llm else cls()
     for learned in learner.learn_interaction(INTERACTION, NoHistory()) + learner.learn_feedback(
         FEEDBACK
     ):
@@ -74,6 +76,7 @@ def test_feedback_learner_keeps_words_and_scope() -> None:
 
 def test_unknown_learner_is_a_clear_error() -> None:
     with pytest.raises(
-        InvalidInputError, match="unknown learner 'nope'; known: edits, feedback, rules"
+        InvalidInputError,
+        match="unknown learner 'nope'; known: cipher-1, cipher-5, edits, feedback, rules",
     ):
         learner_class("nope")

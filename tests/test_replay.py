@@ -140,7 +140,42 @@ def test_replay_cli_rejects_the_llm_user_without_a_back_end(tmp_path: Path) -> N
     result = CliRunner().invoke(
         cli, ["replay", "simulate", "--user", "llm", "--out", str(tmp_path)]
     )
-    assert result.exit_code == 1 and "needs an LLM back-end" in result.output
+    assert result.exit_code == 1 and "need an LLM: set TAILOR_LLM_MODEL" in result.output
+    assert "loading the embedding model" not in result.output  # fails before loading it
+
+
+def test_the_llm_protocol_runs_against_an_openai_compatible_provider(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--user llm: yes/no then revise, an LLM drafter, CIPHER-5 learning, tokens counted."""
+    from tests.fakellm import Provider, serve_provider
+
+    provider = Provider()
+    with serve_provider(provider) as url:
+        monkeypatch.setenv("TAILOR_LLM_MODEL", "openai/fake-model")
+        monkeypatch.setenv("TAILOR_LLM_API_BASE", url)
+        monkeypatch.setenv("TAILOR_LLM_API_KEY", "sk-test")
+        result = CliRunner().invoke(
+            cli,
+            [
+                "replay", "simulate", "--task", "email", "--user", "llm",
+                "--learners", "none,oracle,cipher-5", "--rounds", "8", "--seeds", "1",
+                "--out", str(tmp_path),
+            ],
+        )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    rows = {r["learner"]: r for r in csv.DictReader((tmp_path / "results.csv").open())}
+    assert set(rows) == {"none", "oracle", "cipher-5"}
+    # The scripted user accepts short texts: the oracle's conditioned drafts are short.
+    assert int(rows["oracle"]["cumulative_cost"]) == 0
+    assert int(rows["none"]["cumulative_cost"]) > 0
+    assert int(rows["cipher-5"]["cumulative_cost"]) < int(rows["none"]["cumulative_cost"])
+    assert float(rows["oracle"]["preference_accuracy"]) == 1.0
+    assert all(int(r["llm_tokens"]) > 0 for r in rows.values())
+    asked = [c["messages"][-1]["content"] for c in provider.calls]
+    assert any("Answer only yes or no." in a for a in asked)
+    assert any("Changes measured on the two texts" in a for a in asked)  # CIPHER inferred
+    assert "LLM users, 8 rounds" in (tmp_path / "results.md").read_text()
 
 
 def test_simulation_runs_against_a_live_server(tmp_path: Path) -> None:

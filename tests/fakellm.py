@@ -1,0 +1,165 @@
+"""A scripted OpenAI-compatible provider on 127.0.0.1, standing in for a paid LLM API.
+
+Tailor's litellm back-end talks to it over real HTTP, so timeouts, 429s, 500s
+and malformed answers go through the same code as with a real provider. The
+answers are deterministic functions of the prompt: the inference prompt gets
+the first style change Tailor measured (so tests know what CIPHER should
+learn), the aggregation prompt a combination of the listed phrases, anything
+else a fixed draft.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from learners.llm import Completion, Messages
+
+#: what the provider drafts for /generate-style requests
+DRAFT = "Hi team!!! 🎉 The launch moved to Friday. Thanks so much!!!"
+
+
+def _between(text: str, start: str, end: str) -> str:
+    return text.split(start, 1)[1].split(end, 1)[0] if start in text else text
+
+
+def scripted_answer(messages: Messages) -> str:
+    prompt = messages[-1]["content"]
+    # The replay simulation's LLM user: satisfied by short texts; revises by cutting.
+    if "Answer only yes or no." in prompt:
+        text = _between(prompt, ":\n", "\n\nIs this")
+        return "Yes." if len(text.split()) <= 40 else "No."
+    if "\n\nRevise this" in prompt:
+        return " ".join(_between(prompt, ":\n", "\n\nRevise this").split()[:30])
+    # The replay simulation's LLM drafter: shorter when asked to follow a preference.
+    if "only." in prompt and ("Document:\n" in prompt or "Notes:\n" in prompt):
+        source = _between(prompt, "Document:\n" if "Document:" in prompt else "Notes:\n", "\n\n")
+        words = 30 if "should follow this preference" in prompt else 80
+        return " ".join(source.split()[:words])
+    changes = re.search(r"Changes measured on the two texts: (.*)\n", prompt)
+    if changes:
+        first = changes.group(1).split(";")[0]
+        phrase = re.sub(r"\s*\(.*\)$", "", first).strip()
+        return json.dumps({"preference": phrase})
+    if "preferences were inferred" in prompt:
+        items = re.findall(r"^- (.*)$", prompt, flags=re.MULTILINE)
+        return json.dumps({"preference": "combined: " + " / ".join(dict.fromkeys(items))})
+    return DRAFT
+
+
+class ScriptedLLM:
+    """The same answers in-process, behind Tailor's ``LLM`` interface (unit tests only)."""
+
+    model = "scripted"
+
+    def complete(
+        self, messages: Messages, *, max_tokens: int = 256, temperature: float = 0.0
+    ) -> Completion:
+        return Completion(scripted_answer(messages), self.model, 10, 5)
+
+
+@dataclass
+class Provider:
+    """Behaviour of the fake provider; tests flip ``mode`` while it runs."""
+
+    mode: str = "ok"  # ok | 429 | 500 | timeout | malformed
+    delay: float = 5.0
+    #: seconds every answer takes, like a real provider's latency
+    latency: float = 0.0
+    calls: list[dict[str, Any]] = field(default_factory=list)
+
+    def answer(self, messages: Messages) -> str:
+        """The content of a successful answer (subclasses script other prompts)."""
+        return scripted_answer(messages)
+
+    def app(self) -> FastAPI:
+        app = FastAPI()
+
+        @app.post("/v1/chat/completions")
+        async def chat(request: Request) -> JSONResponse:
+            body = await request.json()
+            self.calls.append(body)
+            mode = self.mode
+            if mode == "429":
+                return JSONResponse(
+                    {"error": {"message": "slow down", "type": "rate_limit_error"}},
+                    status_code=429,
+                )
+            if mode == "500":
+                return JSONResponse(
+                    {"error": {"message": "upstream exploded", "type": "server_error"}},
+                    status_code=500,
+                )
+            if mode == "timeout":
+                await asyncio.sleep(self.delay)
+            elif self.latency:
+                await asyncio.sleep(self.latency)
+            content = self.answer(body["messages"])
+            if mode == "malformed":
+                content = "Sure! " + content + " Hope that helps."
+            return JSONResponse(
+                {
+                    "id": f"chatcmpl-{len(self.calls)}",
+                    "object": "chat.completion",
+                    "created": int(time.time()),
+                    "model": body.get("model", "fake"),
+                    "choices": [
+                        {
+                            "index": 0,
+                            "message": {"role": "assistant", "content": content},
+                            "finish_reason": "stop",
+                        }
+                    ],
+                    "usage": {"prompt_tokens": 42, "completion_tokens": 7, "total_tokens": 49},
+                }
+            )
+
+        return app
+
+
+@contextmanager
+def serve_provider(provider: Provider) -> Iterator[str]:
+    """Run ``provider`` on 127.0.0.1 in a thread; yields its OpenAI base URL."""
+    config = uvicorn.Config(provider.app(), host="127.0.0.1", port=0, log_level="warning")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("fake provider did not start")
+        time.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}/v1"
+    finally:
+        # Do not wait for requests still sleeping in "timeout" mode.
+        server.should_exit = server.force_exit = True
+        thread.join(10)
+
+
+def main() -> None:
+    """``python -m tests.fakellm --port 8765 --latency 0.5``: the provider for benchmarks."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--latency", type=float, default=0.5, help="seconds per answer")
+    args = parser.parse_args()
+    app = Provider(latency=args.latency).app()
+    uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning")
+
+
+if __name__ == "__main__":
+    main()
