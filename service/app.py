@@ -24,6 +24,7 @@ from learners.embeddings import (
 from learners.engine import INFERENCE_JOB, Engine
 from learners.inference import InferenceHandler
 from learners.llm import LiteLLMBackend
+from learners.principles import PRINCIPLES_JOB, PrinciplesHandler
 from learners.registry import build_learners, learner_class
 from learners.worker import JobWorker, recover_interrupted
 from service.errors import install_error_handlers
@@ -37,6 +38,7 @@ from service.routes import (
     jobs,
     policy,
     preferences,
+    principles,
     users,
 )
 from service.settings import Settings
@@ -86,6 +88,17 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> FastA
                     retry_seconds=settings.job_retry_seconds,
                 )
             )
+        # Long jobs (constitutions, later adapters) run one at a time on their own
+        # thread, so they never hold up the quick LLM inference jobs.
+        workers.append(
+            JobWorker(
+                store,
+                {PRINCIPLES_JOB: PrinciplesHandler(store, batching, llm)},
+                name="background",
+                max_attempts=settings.job_max_attempts,
+                retry_seconds=settings.job_retry_seconds,
+            )
+        )
         app.state.workers = workers
 
         def wake_workers() -> None:
@@ -126,7 +139,17 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> FastA
     metrics = Metrics()
     app.state.metrics = metrics
     install_error_handlers(app)
-    for module in (health, interactions, feedback, policy, generate, preferences, users, jobs):
+    for module in (
+        health,
+        interactions,
+        feedback,
+        policy,
+        generate,
+        preferences,
+        principles,
+        users,
+        jobs,
+    ):
         app.include_router(module.router)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics)

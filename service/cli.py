@@ -292,3 +292,51 @@ def replay_log(file: Path, learners: str, per_round: bool) -> None:
     names = [n.strip() for n in learners.split(",") if n.strip()]
     results = run(file, names, SentenceTransformerEmbedder())
     click.echo(report(results, per_round))
+
+
+@cli.group()
+def principles() -> None:
+    """Pairwise preferences and ICAI constitutions."""
+
+
+@principles.command("import")
+@click.argument("file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@click.option("--user", required=True, help="The user the pairs belong to.")
+@click.option("--tenant", default="default", show_default=True)
+@data_dir_option
+def principles_import(file: Path, user: str, tenant: str, data_dir: Path | None) -> None:
+    """Import pairs from ICAI's CSV (text_a, text_b, preferred_text[, input])."""
+    from learners.icai_data import read_icai_csv
+    from store.db import Store
+    from store.pairs import NewPair, add_pairs
+    from store.records import USER_ID
+
+    if not USER_ID.fullmatch(user):
+        raise click.ClickException("user ids are 1 to 128 of A-Z, a-z, 0-9, '.', '_', '@', '-'")
+    pairs = [NewPair(p.a, p.b, p.preferred, p.context) for p in read_icai_csv(file)]
+    store = Store.open(_data_dir(data_dir))
+    try:
+        add_pairs(store, tenant, user, pairs, origin="csv")
+    finally:
+        store.close()
+    click.echo(f"imported {len(pairs)} pairs for {tenant}/{user}", err=True)
+
+
+@principles.command("eval")
+@click.option("--pairs", "n_pairs", type=click.IntRange(10, 100_000), default=200)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--noise", type=click.FloatRange(0, 0.5), default=0.1, show_default=True)
+@click.option("--llm", "use_llm", is_flag=True, help="Use the LLM of TAILOR_LLM_MODEL too.")
+def principles_eval(n_pairs: int, seed: int, noise: float, use_llm: bool) -> None:
+    """Recover planted principles from the synthetic orthogonal / aligned / unaligned sets."""
+    from learners.embeddings import SentenceTransformerEmbedder
+    from learners.icai_data import evaluation_table, format_table
+    from service.settings import Settings
+
+    llm = Settings().build_llm() if use_llm else None
+    if use_llm and llm is None:
+        raise click.ClickException("--llm needs TAILOR_LLM_MODEL")
+    rows = evaluation_table(
+        n_pairs, seed, embedder=SentenceTransformerEmbedder(), llm=llm, noise=noise
+    )
+    click.echo(format_table(rows))

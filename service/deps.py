@@ -6,7 +6,6 @@ thread pool, and each hop cost ~0.3 ms per request (measured).
 
 from __future__ import annotations
 
-import re
 from typing import Annotated
 
 from fastapi import Depends, Path, Request
@@ -19,8 +18,7 @@ from service.settings import Settings
 from store.db import Store
 from store.errors import InvalidInputError
 from store.keys import authenticate, hash_key
-
-USER_ID = re.compile(r"[A-Za-z0-9._@-]{1,128}")
+from store.records import USER_ID
 
 _bearer = HTTPBearer(auto_error=False, description="An API key from `tailor keys create`.")
 

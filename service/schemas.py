@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from learners.policy import Policy
 from store.errors import InvalidInputError
+from store.pairs import StoredPair
 from store.records import Feedback, Interaction, Job, Preference
 
 Task = Annotated[
@@ -315,6 +316,69 @@ class JobPublic(Schema):
             created_at=job.created_at,
             updated_at=job.updated_at,
         )
+
+
+# -- pairs and principles (ICAI) ----------------------------------------------------
+
+
+class PairCreate(Schema):
+    a: str = Field(min_length=1, description="One text.")
+    b: str = Field(min_length=1, description="The other text.")
+    preferred: Literal["a", "b"] = Field(description="Which one the user preferred.")
+    context: str | None = Field(None, min_length=1, description="What both were written for.")
+    client_id: str | None = Field(
+        None, min_length=1, max_length=128, description="Idempotency key."
+    )
+
+
+class PairPublic(Schema):
+    id: str
+    a: str
+    b: str
+    preferred: str
+    context: str | None
+    client_id: str | None
+    origin: str = Field(description="'api' or 'csv'.")
+    created_at: str
+
+    @classmethod
+    def from_record(cls, p: StoredPair) -> PairPublic:
+        return cls(**{name: getattr(p, name) for name in cls.model_fields})
+
+
+class PairsPublic(Schema):
+    data: list[PairPublic]
+    count: int
+    limit: int
+    offset: int
+
+
+class PrinciplePublic(PreferencePublic):
+    votes_for: int = Field(description="Pairs where following it picks the preferred text.")
+    votes_against: int = Field(description="Pairs where it picks the other text.")
+    relevant: int = Field(description="Pairs where it tells the two texts apart.")
+
+    @classmethod
+    def from_principle(cls, p: Preference) -> PrinciplePublic:
+        stats = p.stats or {}
+        return cls(
+            **PreferencePublic.from_record(p).model_dump(),
+            votes_for=int(stats.get("for", 0)),
+            votes_against=int(stats.get("against", 0)),
+            relevant=int(stats.get("relevant", 0)),
+        )
+
+
+class ConstitutionPublic(Schema):
+    data: list[PrinciplePublic] = Field(description="Active principles, best supported first.")
+    count: int
+    agreement: float | None = Field(
+        description="How often a judge following the constitution agrees with the pairs "
+        "it was built from (abstentions count 0.5); null before the first build."
+    )
+    pairs: int | None = Field(description="Pairs the last constitution was built from.")
+    built_at: str | None
+    job: JobPublic | None = Field(description="The latest build job, whatever its state.")
 
 
 # -- users ----------------------------------------------------------------------

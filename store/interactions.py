@@ -132,3 +132,13 @@ def set_inference(db: Any, tenant: str, interaction_id: str, state: str, error: 
         "UPDATE interactions SET inference = ?, inference_error = ? WHERE tenant = ? AND id = ?",
         [state, error, tenant, interaction_id],
     )
+
+
+def edited_interactions(store: Store, tenant: str, user: str, *, limit: int) -> list[Interaction]:
+    """The user's most recent ``limit`` edited (not accepted) interactions, oldest first."""
+    rows = store.db.query(
+        "SELECT * FROM interactions WHERE tenant = ? AND user = ? AND accepted = 0 "
+        "ORDER BY created_at DESC, id DESC LIMIT ?",
+        [tenant, user, limit],
+    )
+    return [Interaction.from_row(row) for row in rows][::-1]

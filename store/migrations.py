@@ -172,3 +172,29 @@ def durable_jobs(db: sqlite_utils.Database) -> None:
         ALTER TABLE interactions ADD COLUMN inference_error TEXT;
         """,
     )
+
+
+@MIGRATIONS(name="0004_preference_pairs")
+def preference_pairs(db: sqlite_utils.Database) -> None:
+    # Explicit pairwise preferences (ICAI's input): sent one by one or imported
+    # from CSV. Pairs derived from edits are not stored: they are the interactions.
+    _execute_all(
+        db,
+        """
+        CREATE TABLE pairs (
+            id TEXT PRIMARY KEY,
+            tenant TEXT NOT NULL,
+            user TEXT NOT NULL,
+            context TEXT,
+            a TEXT NOT NULL,
+            b TEXT NOT NULL,
+            preferred TEXT NOT NULL CHECK (preferred IN ('a', 'b')),
+            client_id TEXT,
+            origin TEXT NOT NULL DEFAULT 'api',
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX pairs_user ON pairs (tenant, user, created_at);
+        CREATE UNIQUE INDEX pairs_client_id
+            ON pairs (tenant, user, client_id) WHERE client_id IS NOT NULL;
+        """,
+    )

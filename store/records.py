@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+
+#: what a user id may be: 1-128 of A-Z a-z 0-9 . _ @ -
+USER_ID = re.compile(r"[A-Za-z0-9._@-]{1,128}")
 
 
 def now() -> str:

@@ -18,6 +18,7 @@ USER_TABLES = (
     "feedback",
     "interactions",
     "jobs",
+    "pairs",
 )
 
 
@@ -53,6 +54,8 @@ def export_user(store: Store, tenant: str, user: str) -> Iterator[dict[str, Any]
     for row in db.query(f"SELECT * FROM embeddings {where} ORDER BY id", [tenant, user]):
         row["vector"] = base64.b64encode(row["vector"]).decode("ascii")
         yield {"type": "embedding", **row}
+    for row in db.query(f"SELECT * FROM pairs {where} ORDER BY created_at, id", [tenant, user]):
+        yield {"type": "pair", **row}
     for row in db.query(f"SELECT * FROM jobs {where} ORDER BY created_at, id", [tenant, user]):
         row["params"] = loads(row["params"])
         row["result"] = loads(row["result"])

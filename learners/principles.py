@@ -1,0 +1,142 @@
+"""A user's constitution: ICAI run as a background job, its principles kept as preferences.
+
+Inverse Constitutional AI (Findeis et al., arXiv 2406.06560; ``learners.icai``)
+compresses the user's pairwise choices into a few principles that reconstruct
+them. The pairs are the user's explicit ones (``POST .../pairs``, CSV import)
+plus, by default, one per edited interaction (what the user wrote preferred
+over the draft). The job stores each kept principle as a user-wide preference
+with source ``principle`` (so it can be read, edited, disabled and deleted like
+any preference, and every policy uses it) with its for / against / relevance
+counts as ``stats``; principles of an earlier constitution that are not kept
+any more are retired, and a text the user edited is never overwritten.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from learners.embeddings import Embedder
+from learners.icai import PREFIX, Constitution, Pair, PrincipleResult, build_constitution
+from learners.llm import LLM, require_llm
+from learners.worker import JobControl
+from store.db import Store
+from store.errors import InvalidInputError
+from store.interactions import edited_interactions
+from store.pairs import list_pairs
+from store.preferences import upsert_preference
+from store.records import Job, now
+
+PRINCIPLES_JOB = "principles"
+SOURCE = "principle"
+#: fewer pairs than this give no constitution worth the name
+MIN_PAIRS = 4
+#: the most recent edits turned into pairs
+MAX_EDITS = 2000
+
+
+class PrinciplesRequest(BaseModel):
+    """What ``POST .../principles`` accepts (stored as the job's params)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    method: str = Field(
+        "offline",
+        pattern="^(offline|llm)$",
+        description="offline: principles from Tailor's edit signals, tested exactly; "
+        "llm: the configured LLM also proposes principles and votes (costs tokens).",
+    )
+    include_edits: bool = Field(True, description="Also use the user's edits as pairs.")
+    max_principles: int = Field(5, ge=1, le=20)
+    min_relevance: float = Field(0.1, ge=0.0, le=1.0)
+
+
+def instruction(principle_text: str) -> str:
+    """ "Select the response that uses bullet points" -> an instruction for a writer."""
+    if principle_text.startswith(PREFIX):
+        return "Write so that the text " + principle_text[len(PREFIX) :].rstrip(".") + "."
+    return principle_text
+
+
+def user_pairs(store: Store, tenant: str, user: str, include_edits: bool) -> list[Pair]:
+    explicit, _ = list_pairs(store, tenant, user)
+    pairs = [Pair(p.a, p.b, p.preferred, p.context, p.id) for p in explicit]  # type: ignore[arg-type]
+    if include_edits:
+        for item in edited_interactions(store, tenant, user, limit=MAX_EDITS):
+            # Which text is "a" alternates by id, so position says nothing.
+            if int(item.id[-1], 16) % 2:
+                pairs.append(Pair(item.final, item.draft, "a", item.context, item.id))
+            else:
+                pairs.append(Pair(item.draft, item.final, "b", item.context, item.id))
+    return pairs
+
+
+def check_enough(pairs: list[Pair]) -> None:
+    if len(pairs) < MIN_PAIRS:
+        raise InvalidInputError(
+            f"a constitution needs at least {MIN_PAIRS} preference pairs; this user has "
+            f"{len(pairs)} (send pairs to POST .../pairs, or log edited interactions)",
+            code="not_enough_data",
+        )
+
+
+class PrinciplesHandler:
+    def __init__(self, store: Store, embedder: Embedder, llm: LLM | None) -> None:
+        self.store, self.embedder, self.llm = store, embedder, llm
+
+    def run(self, job: Job, control: JobControl) -> Constitution:
+        request = PrinciplesRequest.model_validate(job.params)
+        llm = require_llm(self.llm, "method 'llm'") if request.method == "llm" else None
+        pairs = user_pairs(self.store, job.tenant, job.user, request.include_edits)
+        check_enough(pairs)
+        control.progress(0.1, {"pairs": len(pairs)})
+        return build_constitution(
+            pairs,
+            embedder=self.embedder,
+            llm=llm,
+            max_principles=request.max_principles,
+            min_relevance=request.min_relevance,
+        )
+
+    def commit(self, db: Any, job: Job, constitution: Constitution) -> dict[str, Any]:
+        kept: list[str] = []
+        for p in constitution.principles:
+            kept.append(
+                upsert_preference(
+                    db,
+                    tenant=job.tenant,
+                    user=job.user,
+                    text=instruction(p.text),
+                    source=SOURCE,
+                    kind="instruction",
+                    key=p.key,
+                    task=None,
+                    scope="user",
+                    operation=None,
+                    evidence=[],
+                    stats=stats_of(p),
+                )
+            )
+        marks = ",".join("?" * len(kept)) or "''"
+        db.execute(
+            f"UPDATE preferences SET status = 'retired', updated_at = ? WHERE tenant = ? "
+            f"AND user = ? AND source = ? AND status = 'active' AND id NOT IN ({marks})",
+            [now(), job.tenant, job.user, SOURCE, *kept],
+        )
+        return constitution.to_dict() | {"preference_ids": kept}
+
+    def failed(self, db: Any, job: Job, error: str, final: bool) -> None:
+        return None  # the job carries the error; nothing else was touched
+
+
+def stats_of(p: PrincipleResult) -> dict[str, Any]:
+    return {
+        "for": p.votes_for,
+        "against": p.votes_against,
+        "relevant": p.relevant,
+        "pairs": p.pairs,
+        "relevance": round(p.relevance, 4),
+        "principle": p.text,
+        "key": p.key,
+    }
