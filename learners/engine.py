@@ -22,6 +22,7 @@ from learners.embeddings import CachedEmbedder
 from learners.llm import LLM, Completion, require_llm
 from learners.policy import USER_SCOPE_SCORE, Policy, Retrieved, build_policy
 from learners.text import edit_distance
+from store.adapters import remove_user_files
 from store.db import Store
 from store.errors import ConflictError
 from store.interactions import (
@@ -420,9 +421,10 @@ class Engine:
         return export_user(self.store, tenant, user)
 
     def delete_user(self, tenant: str, user: str) -> dict[str, int]:
-        """Remove every row, vector and index file of the user."""
+        """Remove every row, vector, index file and adapter of the user."""
         hashes = content_hashes(self.store, tenant, user)
         counts = delete_user(self.store, tenant, user)
+        remove_user_files(self.store, tenant, user)
         self.index.drop(tenant, user)
         self.embedder.evict(hashes)
         return counts

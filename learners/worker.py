@@ -20,7 +20,16 @@ from typing import Any, Protocol
 
 from store.db import Store
 from store.errors import TailorError
-from store.jobs import claim, fail, finish, is_running, later, recover, report_progress
+from store.jobs import (
+    claim,
+    fail,
+    finish,
+    is_running,
+    later,
+    recover,
+    report_progress,
+    requeue,
+)
 from store.jobs import seconds_until_due as due_in
 from store.records import Job
 
@@ -31,18 +40,36 @@ class JobCancelled(Exception):
     """Raised inside a handler once its job was cancelled or deleted."""
 
 
+class JobInterrupted(Exception):
+    """Raised inside a handler when the server shuts down: the job goes back to the queue."""
+
+
 class JobControl:
     """What a running handler may do with its own job."""
 
-    def __init__(self, store: Store, job: Job) -> None:
+    def __init__(self, store: Store, job: Job, stopping: threading.Event | None = None) -> None:
         self.store, self.job = store, job
+        self._stopping = stopping or threading.Event()
 
     def progress(self, fraction: float, detail: dict[str, Any] | None = None) -> None:
+        """Store progress; raise if the job was cancelled or the server is stopping."""
         if not report_progress(self.store, self.job.id, fraction, detail):
             raise JobCancelled(self.job.id)
+        self.check()
 
     def cancelled(self) -> bool:
         return not is_running(self.store.db, self.job.id)
+
+    def should_stop(self) -> bool:
+        """For long loops: True once the job was cancelled or the server is stopping."""
+        return self._stopping.is_set() or self.cancelled()
+
+    def check(self) -> None:
+        """Raise ``JobInterrupted`` or ``JobCancelled`` when the job must stop now."""
+        if self._stopping.is_set():
+            raise JobInterrupted(self.job.id)
+        if self.cancelled():
+            raise JobCancelled(self.job.id)
 
 
 class JobHandler(Protocol):
@@ -102,7 +129,10 @@ class JobWorker:
         self._wake.set()
 
     def close(self, timeout: float = 10.0) -> None:
-        """Stop after the current job; a job still running is recovered at the next start."""
+        """Stop: a long job stops at its next checkpoint and goes back to the queue.
+
+        A job still running after ``timeout`` (one LLM call) is recovered at the next start.
+        """
         self._stop.set()
         self._wake.set()
         if self._thread is not None:
@@ -123,12 +153,16 @@ class JobWorker:
         handler = self.handlers[job.kind]
         self.current = job.id
         try:
-            outcome = handler.run(job, JobControl(self.store, job))
+            outcome = handler.run(job, JobControl(self.store, job, self._stop))
             with self.store.transaction() as db:
                 if is_running(db, job.id):
                     finish(db, job.id, handler.commit(db, job, outcome))
         except JobCancelled:
             log.info("job %s (%s) stopped: cancelled or deleted", job.id, job.kind)
+        except JobInterrupted:
+            with self.store.transaction() as db:
+                requeue(db, job.id)
+            log.warning("job %s (%s) interrupted by shutdown; it will run again", job.id, job.kind)
         except Exception as exc:
             self._failed(handler, job, exc)
         finally:

@@ -15,6 +15,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from learners.c3po_jobs import ADAPTER_JOB, AdapterHandler
 from learners.embeddings import (
     BatchingEmbedder,
     CachedEmbedder,
@@ -31,6 +32,7 @@ from service.errors import install_error_handlers
 from service.middleware import BodyLimitMiddleware, Metrics, MetricsMiddleware
 from service.ratelimit import RateLimiter
 from service.routes import (
+    adapters,
     feedback,
     generate,
     health,
@@ -42,6 +44,7 @@ from service.routes import (
     users,
 )
 from service.settings import Settings
+from store.adapters import remove_orphans
 from store.db import Store
 from store.vectors import VectorIndex
 
@@ -75,6 +78,8 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> FastA
             llm=llm,
         )
         app.state.store = store
+        app.state.model = batching  # the embedder for whole-batch work (data sets, ICAI)
+        remove_orphans(store)
         app.state.engine = engine
         recover_interrupted(store)
         workers = []
@@ -93,7 +98,10 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> FastA
         workers.append(
             JobWorker(
                 store,
-                {PRINCIPLES_JOB: PrinciplesHandler(store, batching, llm)},
+                {
+                    PRINCIPLES_JOB: PrinciplesHandler(store, batching, llm),
+                    ADAPTER_JOB: AdapterHandler(store, batching, settings.models_path),
+                },
                 name="background",
                 max_attempts=settings.job_max_attempts,
                 retry_seconds=settings.job_retry_seconds,
@@ -149,6 +157,7 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> FastA
         principles,
         users,
         jobs,
+        adapters,
     ):
         app.include_router(module.router)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)

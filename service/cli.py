@@ -340,3 +340,116 @@ def principles_eval(n_pairs: int, seed: int, noise: float, use_llm: bool) -> Non
         n_pairs, seed, embedder=SentenceTransformerEmbedder(), llm=llm, noise=noise
     )
     click.echo(format_table(rows))
+
+
+@cli.group()
+def adapters() -> None:
+    """Per-user C3PO LoRA adapters: train, list, export."""
+
+
+@adapters.command("train")
+@click.option("--user", required=True)
+@click.option("--tenant", default="default", show_default=True)
+@click.option("--feedback-id", default=None, help="Train on this verbal feedback.")
+@click.option("--preference-id", "preference_ids", multiple=True, help="Or on preferences.")
+@click.option("--base-model", default=None, help="A model folder inside the models directory.")
+@click.option("--steps", type=click.IntRange(1, 5000), default=20, show_default=True)
+@click.option("--rank", type=click.IntRange(1, 64), default=8, show_default=True)
+@click.option("--threshold", type=float, default=0.35, show_default=True)
+@data_dir_option
+def adapters_train(
+    user: str,
+    tenant: str,
+    feedback_id: str | None,
+    preference_ids: tuple[str, ...],
+    base_model: str | None,
+    steps: int,
+    rank: int,
+    threshold: float,
+    data_dir: Path | None,
+) -> None:
+    """Train an adapter now, in this process (the server does the same as a job)."""
+    from learners.c3po_jobs import ADAPTER_JOB, AdapterHandler, AdapterRequest, plan
+    from learners.embeddings import SentenceTransformerEmbedder
+    from learners.worker import JobWorker
+    from service.settings import Settings
+    from store.db import Store
+    from store.jobs import claim, enqueue, get_job
+
+    overrides: dict[str, Any] = {} if data_dir is None else {"data_dir": data_dir}
+    settings = Settings(**overrides)
+    request = AdapterRequest(
+        feedback_id=feedback_id,
+        preference_ids=list(preference_ids) or None,
+        base_model=base_model,
+        steps=steps,
+        rank=rank,
+        threshold=threshold,
+    )
+    embedder = SentenceTransformerEmbedder(settings.embedding_model or None)
+    store = Store.open(settings.data_dir)
+    try:
+        counts = plan(store, embedder, tenant, user, request).dataset.counts()
+        click.echo(f"data: {counts}", err=True)
+        with store.transaction() as db:
+            job = enqueue(
+                db, tenant=tenant, user=user, kind=ADAPTER_JOB, params=request.model_dump()
+            )
+        handler = AdapterHandler(store, embedder, settings.models_path)
+        worker = JobWorker(store, {ADAPTER_JOB: handler}, name="cli", max_attempts=1)
+        claimed = claim(store, [ADAPTER_JOB])
+        while claimed is not None and claimed.id != job.id:  # another pending job first
+            worker.run_one(claimed)
+            claimed = claim(store, [ADAPTER_JOB])
+        if claimed is not None:
+            worker.run_one(claimed)
+        done = get_job(store, tenant, job.id)
+    finally:
+        store.close()
+    if done.state != "done" or done.result is None:
+        raise click.ClickException(f"training failed: {done.error}")
+    click.echo(done.result["adapter_id"])
+    click.echo(f"metrics: {done.result['metrics']}", err=True)
+
+
+@adapters.command("list")
+@click.option("--user", required=True)
+@click.option("--tenant", default="default", show_default=True)
+@data_dir_option
+def adapters_list(user: str, tenant: str, data_dir: Path | None) -> None:
+    """The user's adapters, newest first: id, created, feedback, in-scope accuracy, drift."""
+    from store.adapters import list_adapters
+    from store.db import Store
+
+    store = Store.open(_data_dir(data_dir))
+    try:
+        found = list_adapters(store, tenant, user)
+    finally:
+        store.close()
+    for a in found:
+        accuracy = a.metrics.get("reward_accuracy")
+        drift = a.metrics.get("out_scope_kl")
+        click.echo(f"{a.id}\t{a.created_at}\taccuracy={accuracy}\tkl={drift}\t{a.feedback[:60]}")
+
+
+@adapters.command("export")
+@click.argument("adapter_id")
+@click.option("--user", required=True)
+@click.option("--tenant", default="default", show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@data_dir_option
+def adapters_export(
+    adapter_id: str, user: str, tenant: str, out: Path, data_dir: Path | None
+) -> None:
+    """Write the adapter as a tar.gz (adapter_config.json, adapter_model.safetensors, README)."""
+    from learners.adapters import write_archive
+    from store.adapters import adapter_path, get_adapter
+    from store.db import Store
+
+    store = Store.open(_data_dir(data_dir))
+    try:
+        folder = adapter_path(store, get_adapter(store, tenant, user, adapter_id))
+    finally:
+        store.close()
+    write_archive(folder, (folder / "README.md").read_text(encoding="utf-8"), out)
+    click.echo(str(out), err=True)

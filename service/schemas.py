@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from learners.policy import Policy
+from store.adapters import Adapter
 from store.errors import InvalidInputError
 from store.pairs import StoredPair
 from store.records import Feedback, Interaction, Job, Preference
@@ -379,6 +380,31 @@ class ConstitutionPublic(Schema):
     pairs: int | None = Field(description="Pairs the last constitution was built from.")
     built_at: str | None
     job: JobPublic | None = Field(description="The latest build job, whatever its state.")
+
+
+# -- adapters -------------------------------------------------------------------
+
+
+class AdapterPublic(Schema):
+    id: str
+    job_id: str | None
+    base_model: str
+    feedback: str = Field(description="The verbal feedback (or preferences) it was trained on.")
+    params: dict[str, Any]
+    counts: dict[str, int] = Field(description="In-, near- and out-of-scope examples used.")
+    metrics: dict[str, Any] = Field(
+        description="Held-out in-scope reward accuracy and margin; out-of-scope drift (KL)."
+    )
+    created_at: str
+
+    @classmethod
+    def from_record(cls, a: Adapter) -> AdapterPublic:
+        return cls(**{name: getattr(a, name) for name in cls.model_fields})
+
+
+class AdaptersPublic(Schema):
+    data: list[AdapterPublic]
+    count: int
 
 
 # -- users ----------------------------------------------------------------------

@@ -80,6 +80,10 @@ class Settings(BaseSettings):
     job_retry_seconds: float = Field(
         10.0, ge=0, description="Wait before a failed job's 2nd attempt; doubles after each."
     )
+    models_dir: Path | None = Field(
+        None,
+        description="Base models for adapters (Hugging Face folders); default DATA_DIR/models.",
+    )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     @field_validator("learner")
@@ -94,6 +98,10 @@ class Settings(BaseSettings):
     @classmethod
     def _absolute(cls, value: Path) -> Path:
         return value.expanduser().resolve()
+
+    @property
+    def models_path(self) -> Path:
+        return (self.models_dir or self.data_dir / "models").expanduser().resolve()
 
     @property
     def learner_names(self) -> list[str]:

@@ -142,3 +142,34 @@ def edited_interactions(store: Store, tenant: str, user: str, *, limit: int) -> 
         [tenant, user, limit],
     )
     return [Interaction.from_row(row) for row in rows][::-1]
+
+
+def get_feedback(store: Store, tenant: str, user: str, feedback_id: str) -> Feedback:
+    rows = list(
+        store.db.query(
+            "SELECT * FROM feedback WHERE tenant = ? AND user = ? AND id = ?",
+            [tenant, user, feedback_id],
+        )
+    )
+    if not rows:
+        raise NotFoundError(f"no feedback {feedback_id!r} for this user", code="feedback_not_found")
+    return Feedback.from_row(rows[0])
+
+
+def interactions_with_vectors(
+    store: Store, tenant: str, user: str, model: str, *, limit: int
+) -> list[tuple[Interaction, bytes]]:
+    """The user's most recent ``limit`` interactions with their context vector (raw float32)."""
+    rows = store.db.execute(
+        "SELECT i.*, e.vector AS _vector FROM interactions i JOIN embeddings e "
+        "ON e.item_type = 'interaction' AND e.item_id = i.id AND e.tenant = i.tenant "
+        "AND e.user = i.user AND e.model = ? WHERE i.tenant = ? AND i.user = ? "
+        "ORDER BY i.created_at DESC, i.id DESC LIMIT ?",
+        [model, tenant, user, limit],
+    )
+    names = [d[0] for d in rows.description]
+    out = []
+    for values in rows.fetchall():
+        row = dict(zip(names, values, strict=True))
+        out.append((Interaction.from_row(row), row["_vector"]))
+    return out[::-1]

@@ -134,6 +134,16 @@ def fail(db: Any, job_id: str, error: str, *, retry_at: str | None = None) -> bo
     return bool(cursor.rowcount)
 
 
+def requeue(db: Any, job_id: str) -> bool:
+    """A running job the worker had to stop (shutdown) goes back to pending, attempt returned."""
+    cursor = db.execute(
+        "UPDATE jobs SET state = 'pending', attempts = max(attempts - 1, 0), run_after = NULL, "
+        "progress = 0, updated_at = ? WHERE id = ? AND state = 'running'",
+        [now(), job_id],
+    )
+    return bool(cursor.rowcount)
+
+
 def report_progress(
     store: Store, job_id: str, progress: float, detail: dict[str, Any] | None = None
 ) -> bool:

@@ -198,3 +198,28 @@ def preference_pairs(db: sqlite_utils.Database) -> None:
             ON pairs (tenant, user, client_id) WHERE client_id IS NOT NULL;
         """,
     )
+
+
+@MIGRATIONS(name="0005_adapters")
+def adapters(db: sqlite_utils.Database) -> None:
+    # Per-user LoRA adapters (C3PO). The files live under the data directory
+    # (adapters/<tenant>/<user>/<id>/); the row is written with them, last.
+    _execute_all(
+        db,
+        """
+        CREATE TABLE adapters (
+            id TEXT PRIMARY KEY,
+            tenant TEXT NOT NULL,
+            user TEXT NOT NULL,
+            job_id TEXT,
+            base_model TEXT NOT NULL,
+            feedback TEXT NOT NULL,
+            params TEXT NOT NULL,
+            counts TEXT NOT NULL,
+            metrics TEXT NOT NULL,
+            path TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX adapters_user ON adapters (tenant, user, created_at);
+        """,
+    )

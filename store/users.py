@@ -19,6 +19,7 @@ USER_TABLES = (
     "interactions",
     "jobs",
     "pairs",
+    "adapters",
 )
 
 
@@ -56,6 +57,10 @@ def export_user(store: Store, tenant: str, user: str) -> Iterator[dict[str, Any]
         yield {"type": "embedding", **row}
     for row in db.query(f"SELECT * FROM pairs {where} ORDER BY created_at, id", [tenant, user]):
         yield {"type": "pair", **row}
+    for row in db.query(f"SELECT * FROM adapters {where} ORDER BY created_at, id", [tenant, user]):
+        for field in ("params", "counts", "metrics"):
+            row[field] = loads(row[field])
+        yield {"type": "adapter", **row}
     for row in db.query(f"SELECT * FROM jobs {where} ORDER BY created_at, id", [tenant, user]):
         row["params"] = loads(row["params"])
         row["result"] = loads(row["result"])

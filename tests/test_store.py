@@ -41,11 +41,17 @@ def interaction(tenant: str = "t", user: str = "u", id: str = "int_1") -> Intera
 
 def test_migrations_are_named_recorded_and_applied_once(data_dir: Path) -> None:
     store = Store.open(data_dir)
-    assert store.applied_migrations() == ["0001_initial", "0002_rule_status_and_evidence_detail"]
+    assert store.applied_migrations() == [
+        "0001_initial",
+        "0002_rule_status_and_evidence_detail",
+        "0003_durable_jobs_and_inference_status",
+        "0004_preference_pairs",
+        "0005_adapters",
+    ]
     assert store.migrate() == []
     store.close()
     reopened = Store.open(data_dir)
-    assert len(reopened.applied_migrations()) == 2
+    assert len(reopened.applied_migrations()) == 5
     assert reopened.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     reopened.close()
 
