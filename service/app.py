@@ -84,15 +84,17 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> FastA
         recover_interrupted(store)
         workers = []
         if engine.deferred:
-            workers.append(
+            # LLM calls wait on the network: a few threads keep up with a provider's latency.
+            workers += [
                 JobWorker(
                     store,
                     {INFERENCE_JOB: InferenceHandler(engine)},
-                    name="inference",
+                    name=f"inference-{n}",
                     max_attempts=settings.job_max_attempts,
                     retry_seconds=settings.job_retry_seconds,
                 )
-            )
+                for n in range(settings.llm_workers)
+            ]
         # Long jobs (constitutions, later adapters) run one at a time on their own
         # thread, so they never hold up the quick LLM inference jobs.
         workers.append(

@@ -74,6 +74,9 @@ class Settings(BaseSettings):
     llm_retries: int = Field(
         2, ge=0, le=10, description="Quick in-call retries (backoff 0.5 s, 1 s, ...)."
     )
+    llm_workers: int = Field(
+        2, ge=1, le=64, description="Threads running background LLM inference in parallel."
+    )
     job_max_attempts: int = Field(
         5, ge=1, le=100, description="Attempts of a background job before it ends in error."
     )
