@@ -355,7 +355,7 @@ def adapters() -> None:
 @click.option("--base-model", default=None, help="A model folder inside the models directory.")
 @click.option("--steps", type=click.IntRange(1, 5000), default=20, show_default=True)
 @click.option("--rank", type=click.IntRange(1, 64), default=8, show_default=True)
-@click.option("--threshold", type=float, default=0.35, show_default=True)
+@click.option("--threshold", type=float, default=0.25, show_default=True)
 @data_dir_option
 def adapters_train(
     user: str,
