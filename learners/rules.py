@@ -216,10 +216,16 @@ class Verdict:
         }
 
 
+#: what a kept application is worth, in edit tokens (about one short line the user
+#: did not have to type); an undone one costs 1
+KEPT_SCORE = 10.0
+
+
 def verify(op: ops.Operation, pairs: list[Pair], evidence: frozenset[str] = frozenset()) -> Verdict:
     """Replay ``op`` on each pair; ``evidence`` ids count as confirmations when kept."""
     helped, hurt, undone, gain, score = [], [], [], 0, 0.0
-    weight_for = weight_against = 0.0
+    weight_for = weight_against = kept = 0.0
+    saved: list[int] = []
     for pair in pairs:
         rewritten = ops.apply(op, pair.draft)
         if rewritten == pair.draft:
@@ -228,6 +234,7 @@ def verify(op: ops.Operation, pairs: list[Pair], evidence: frozenset[str] = froz
             if ops.holds(op, pair.final):
                 if pair.id in evidence:
                     weight_for += pair.weight  # applied (or already so) and kept
+                    kept += pair.weight
                 continue
             delta = -1  # the draft followed the rule and the user undid it
             undone.append(pair.id)
@@ -237,10 +244,15 @@ def verify(op: ops.Operation, pairs: list[Pair], evidence: frozenset[str] = froz
         if delta > 0:
             helped.append(pair.id)
             weight_for += pair.weight
+            saved.append(delta)
         elif delta < 0:
             hurt.append(pair.id)
         gain += delta
         score += delta * pair.weight
+    # An application the user kept saved them what the rule saves where it helps
+    # (the edit they did not have to make), so it weighs like a helped pair; without
+    # that, rules the agent applies well would lose to the few neighbours they hurt.
+    score += kept * KEPT_SCORE
     return Verdict(
         tuple(helped), tuple(hurt), gain, score, tuple(undone), weight_for, weight_against
     )
