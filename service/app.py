@@ -123,6 +123,7 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> FastA
             # Importing litellm takes seconds: do it now, off the event loop.
             threading.Thread(target=llm.prepare, name="tailor-llm-import", daemon=True).start()
         metrics.watch_embedder(cached)
+        metrics.watch_jobs(store, engine.learners)
         log.info(
             "tailor ready: data in %s, embeddings %s, LLM %s",
             settings.data_dir,

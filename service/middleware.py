@@ -1,4 +1,4 @@
-"""ASGI middleware: request-size limit and Prometheus request metrics.
+"""ASGI middleware: request-size limit and Prometheus metrics (requests, cache, jobs).
 
 Both are plain ASGI callables (no BaseHTTPMiddleware) to keep the per-request
 overhead to a few microseconds on the policy hot path.
@@ -8,14 +8,19 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from learners.base import Learner
 from learners.embeddings import CachedEmbedder
 from service.errors import error_body
+from store.db import Store
 
 
 async def _send_error(send: Send, status: int, code: str, message: str) -> None:
@@ -112,6 +117,32 @@ class Metrics:
     def watch_embedder(self, embedder: CachedEmbedder) -> None:
         self._cache_hits.set_function(lambda: embedder.hits)
         self._cache_misses.set_function(lambda: embedder.misses)
+
+    def watch_jobs(self, store: Store, learners: list[Learner]) -> None:
+        """Job backlog by kind and state (read at scrape time) and LLM tokens spent."""
+        self.registry.register(_JobsCollector(store))
+        tokens = Gauge(
+            "tailor_llm_tokens",
+            "LLM tokens spent by background learners since start-up.",
+            registry=self.registry,
+        )
+        tokens.set_function(lambda: sum(int(getattr(lr, "tokens", 0)) for lr in learners))
+
+
+class _JobsCollector(Collector):
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def collect(self) -> Iterator[Metric]:
+        family = GaugeMetricFamily(
+            "tailor_jobs", "Background jobs by kind and state.", labels=["kind", "state"]
+        )
+        rows = self.store.db.execute(
+            "SELECT kind, state, count(*) FROM jobs GROUP BY kind, state"
+        ).fetchall()
+        for kind, state, count in rows:
+            family.add_metric([kind, state], count)
+        yield family
 
 
 class MetricsMiddleware:

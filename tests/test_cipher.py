@@ -109,6 +109,10 @@ def test_cipher_preference_is_learned_in_background_and_used_by_the_policy(
         # CIPHER-5 aggregated the two retrieved phrases with one more LLM call.
         assert [p["text"] for p in used] == ["combined: avoids emojis"]
         assert "combined: avoids emojis" in policy["system_prompt"]
+        metrics = client.get("/metrics").text
+        assert 'tailor_jobs{kind="inference",state="done"} 2.0' in metrics
+        tokens = next(ln for ln in metrics.splitlines() if ln.startswith("tailor_llm_tokens "))
+        assert float(tokens.split()[1]) == 3 * 49  # two inferences and one aggregation
         inference_prompts = [c for c in provider.calls if "Changes measured" in str(c)]
         assert len(inference_prompts) == 2
         assert (
