@@ -111,6 +111,12 @@ class Learner:
         """
         return preferences
 
+    def contribute_noted(
+        self, preferences: list[Preference], neighbors: list[Neighbor]
+    ) -> tuple[list[Preference], list[str]]:
+        """``contribute`` plus warnings for the caller when it had to fall back."""
+        return self.contribute(preferences, neighbors), []
+
     def apply(self, operation: dict[str, Any], text: str) -> str:
         """Apply one of this learner's executable operations to ``text``."""
         raise NotImplementedError(f"learner {self.name!r} produces no executable rules")

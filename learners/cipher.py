@@ -15,13 +15,13 @@ given to the LLM as evidence, so it names changes that really happened.
 Inference runs in the background queue (``learners.inference``), never on the
 request path. Aggregation runs at policy time and is cached by the set of
 retrieved preferences; if it fails, the retrieved phrases are returned as
-they are (the policy still shows every one of them) and the error is logged.
+they are (the policy still shows every one of them) with a warning the policy
+response carries.
 """
 
 from __future__ import annotations
 
 import hashlib
-import logging
 import threading
 from collections import OrderedDict
 from dataclasses import replace
@@ -33,8 +33,6 @@ from learners.base import History, Learned, Learner, Neighbor
 from learners.llm import LLM, LLMError, Messages, parse_json_answer
 from learners.signals import analyze
 from store.records import Interaction, Preference
-
-log = logging.getLogger("tailor.cipher")
 
 SYSTEM = (
     "You study how a user edits texts written by an AI assistant and describe the user's "
@@ -147,6 +145,11 @@ class CipherLearner(Learner):
     def contribute(
         self, preferences: list[Preference], neighbors: list[Neighbor]
     ) -> list[Preference]:
+        return self.contribute_noted(preferences, neighbors)[0]
+
+    def contribute_noted(
+        self, preferences: list[Preference], neighbors: list[Neighbor]
+    ) -> tuple[list[Preference], list[str]]:
         score = {n.interaction.id: n.score for n in neighbors}
 
         def similarity(p: Preference) -> float:
@@ -155,24 +158,24 @@ class CipherLearner(Learner):
         live = [p for p in preferences if p.operation is None and p.status == "active"]
         nearest = sorted(live, key=similarity, reverse=True)[: self.k]
         if len(nearest) <= 1:
-            return nearest
+            return nearest, []
         try:
             phrase = self._aggregate(nearest)
         except LLMError as exc:
-            log.warning("CIPHER aggregation failed, using the retrieved phrases: %s", exc)
-            return nearest
+            # The policy still carries every retrieved phrase; the caller is told why
+            # they are not aggregated.
+            return nearest, [f"CIPHER aggregation failed ({exc.code}: {exc.message})"]
         evidence = tuple(dict.fromkeys(e for p in nearest for e in p.evidence))
         digest = hashlib.sha256("|".join(p.id for p in nearest).encode()).hexdigest()[:16]
-        return [
-            replace(
-                nearest[0],
-                id=f"cipher_agg_{digest}",
-                text=phrase,
-                key="aggregate",
-                support=sum(p.support for p in nearest),
-                evidence=evidence,
-            )
-        ]
+        aggregated = replace(
+            nearest[0],
+            id=f"cipher_agg_{digest}",
+            text=phrase,
+            key="aggregate",
+            support=sum(p.support for p in nearest),
+            evidence=evidence,
+        )
+        return [aggregated], []
 
     def _aggregate(self, preferences: list[Preference]) -> str:
         key = tuple((p.id, p.version) for p in preferences)

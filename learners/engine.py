@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -364,11 +364,14 @@ class Engine:
         ]
         neighbors = self.neighbors(tenant, user, wide)
         kept: list[Preference] = []
+        warnings: list[str] = []
         for source in dict.fromkeys(p.source for p in retrieved):
             mine = [p for p in retrieved if p.source == source]
             learner = self._by_source.get(source)
             if learner is not None:
-                kept += learner.contribute(mine, neighbors)
+                contributed, notes = learner.contribute_noted(mine, neighbors)
+                kept += contributed
+                warnings += notes
             else:
                 # Instructions outlive a learner being switched off; rules need theirs.
                 kept += [p for p in mine if p.operation is None]
@@ -380,7 +383,8 @@ class Engine:
             Retrieved(p, USER_SCOPE_SCORE)
             for p in user_wide_preferences(self.store, tenant, user, task)
         ]
-        return build_policy(candidates, [p for p in kept if p.operation is not None])
+        policy = build_policy(candidates, [p for p in kept if p.operation is not None])
+        return replace(policy, warnings=warnings) if warnings else policy
 
     def rewrite(
         self, tenant: str, user: str, context: str, draft: str, *, task: str | None = None

@@ -42,6 +42,8 @@ class Policy:
     preferences: list[Retrieved]
     rules: list[Preference] = field(default_factory=list)
     system_prompt: str = BASE_PROMPT
+    #: what could not be done as usual (e.g. an LLM aggregation that failed)
+    warnings: list[str] = field(default_factory=list)
 
     def rule_dicts(self) -> list[dict[str, Any]]:
         return [

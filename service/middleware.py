@@ -113,6 +113,13 @@ class Metrics:
             "Context embeddings computed by the model.",
             registry=self.registry,
         )
+        self._jobs = _JobsCollector()
+        self.registry.register(self._jobs)
+        self._llm_tokens = Gauge(
+            "tailor_llm_tokens",
+            "LLM tokens spent by background learners since start-up.",
+            registry=self.registry,
+        )
 
     def watch_embedder(self, embedder: CachedEmbedder) -> None:
         self._cache_hits.set_function(lambda: embedder.hits)
@@ -120,23 +127,21 @@ class Metrics:
 
     def watch_jobs(self, store: Store, learners: list[Learner]) -> None:
         """Job backlog by kind and state (read at scrape time) and LLM tokens spent."""
-        self.registry.register(_JobsCollector(store))
-        tokens = Gauge(
-            "tailor_llm_tokens",
-            "LLM tokens spent by background learners since start-up.",
-            registry=self.registry,
-        )
-        tokens.set_function(lambda: sum(int(getattr(lr, "tokens", 0)) for lr in learners))
+        self._jobs.store = store
+        self._llm_tokens.set_function(lambda: sum(int(getattr(lr, "tokens", 0)) for lr in learners))
 
 
 class _JobsCollector(Collector):
-    def __init__(self, store: Store) -> None:
-        self.store = store
+    def __init__(self) -> None:
+        self.store: Store | None = None
 
     def collect(self) -> Iterator[Metric]:
         family = GaugeMetricFamily(
             "tailor_jobs", "Background jobs by kind and state.", labels=["kind", "state"]
         )
+        if self.store is None:
+            yield family
+            return
         rows = self.store.db.execute(
             "SELECT kind, state, count(*) FROM jobs GROUP BY kind, state"
         ).fetchall()

@@ -235,6 +235,10 @@ class PolicyPublic(Schema):
     preferences: list[RetrievedPreference]
     rules: list[RulePublic]
     system_prompt: str
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="Set when part of the policy fell back (e.g. the LLM aggregation failed).",
+    )
 
     @classmethod
     def from_policy(cls, policy: Policy) -> PolicyPublic:
@@ -251,6 +255,7 @@ class PolicyPublic(Schema):
             ],
             rules=[RulePublic(**rule) for rule in policy.rule_dicts()],
             system_prompt=policy.system_prompt,
+            warnings=policy.warnings,
         )
 
 

@@ -319,3 +319,20 @@ def test_cipher_without_an_llm_fails_at_start_up(make_app: Callable[..., FastAPI
         TestClient(make_app(learner="edits,cipher-5")),
     ):
         pass
+
+
+def test_a_failed_aggregation_is_reported_on_the_policy(
+    llm_app: Callable[..., FastAPI], key: str, provider: Provider
+) -> None:
+    with TestClient(llm_app(learner="feedback,cipher-5"), headers=bearer(key)) as client:
+        for n in (1, 2):
+            item = log_edit(client, n)
+            wait_for(client, f"/v1/users/{USER}/interactions/{item['id']}", settled)
+        provider.mode = "500"
+        policy = client.post(
+            f"/v1/users/{USER}/policy", json={"context": "Email to Sam about the report"}
+        ).json()
+    # Both retrieved phrases are still used, and the response says why they are not merged.
+    cipher = [p for p in policy["preferences"] if p["source"] == "cipher"]
+    assert [p["text"] for p in cipher] == ["avoids emojis"]  # the two equal phrases, merged
+    assert len(policy["warnings"]) == 1 and "llm_error" in policy["warnings"][0]
