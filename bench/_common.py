@@ -327,3 +327,39 @@ def run_seeded(name: str, args: Any, run: Callable[[Any, Path, Report], None]) -
             shutil.rmtree(data_dir, ignore_errors=True)
     report.write()
     sys.exit(0 if report.ok else EXIT_MISS)
+
+
+def add_server_bench_args(parser: Any) -> None:
+    """Options every seeded server benchmark shares (data dir, idle wait, contention)."""
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="seeded data dir to create or reuse (default: a temp dir, removed)",
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the temp data dir")
+    parser.add_argument(
+        "--server-env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra environment for the server, e.g. OMP_NUM_THREADS=1",
+    )
+    parser.add_argument(
+        "--wait-idle",
+        type=float,
+        default=120,
+        help="wait up to this many s for the machine to be idle first",
+    )
+    parser.add_argument(
+        "--stress",
+        type=int,
+        default=0,
+        help="busy-loop processes running during the measurement (contention)",
+    )
+    parser.add_argument(
+        "--attempts",
+        type=int,
+        default=3,
+        help="repeat the measurement (up to this many times) when disturbed",
+    )

@@ -34,15 +34,9 @@ from typing import Any
 
 from _common import EXIT_MISS, Report, _cpu_ticks, wait_for_idle
 
+from learners.adapters import ensure_base_model, load_base, resolve_device
 from learners.c3po import C3PODataset, Pair, Target
-from learners.c3po_train import (
-    TrainOptions,
-    ensure_base_model,
-    fill_targets,
-    load_base,
-    resolve_device,
-    train,
-)
+from learners.c3po_train import TrainOptions, fill_targets, train
 
 _WORD_TEXT = (
     "project team update meeting budget plan review client delivery schedule report draft "

@@ -34,6 +34,7 @@ from _common import (
     Report,
     Server,
     Stress,
+    add_server_bench_args,
     create_key,
     parse_env,
     proc_status,
@@ -156,42 +157,11 @@ def run(args: argparse.Namespace, data_dir: Path, report: Report) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--data-dir",
-        type=Path,
-        default=None,
-        help="seeded data dir to create or reuse (default: a temp dir, removed)",
-    )
-    parser.add_argument("--keep", action="store_true", help="keep the temp data dir")
+    add_server_bench_args(parser)
     add_seed_args(parser)
     parser.add_argument("--requests", type=int, default=500, help="POSTs per run")
     parser.add_argument("--threads", type=int, default=4, help="clients of the concurrent run")
     parser.add_argument("--warmup", type=int, default=30)
-    parser.add_argument(
-        "--wait-idle",
-        type=float,
-        default=120,
-        help="wait up to this many s for the machine to be idle first",
-    )
-    parser.add_argument(
-        "--stress",
-        type=int,
-        default=0,
-        help="busy-loop processes running during the measurement (contention)",
-    )
-    parser.add_argument(
-        "--server-env",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="extra environment for the server, e.g. OMP_NUM_THREADS=1",
-    )
-    parser.add_argument(
-        "--attempts",
-        type=int,
-        default=3,
-        help="repeat the measurement (up to this many times) when disturbed",
-    )
     args = parser.parse_args()
     run_seeded("ingest", args, run)
 

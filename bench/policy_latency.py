@@ -33,6 +33,7 @@ from _common import (
     Report,
     Server,
     Stress,
+    add_server_bench_args,
     create_key,
     parse_env,
     proc_status,
@@ -159,13 +160,7 @@ def run(args: argparse.Namespace, data_dir: Path, report: Report) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--data-dir",
-        type=Path,
-        default=None,
-        help="seeded data dir to create or reuse (default: a temp dir, removed)",
-    )
-    parser.add_argument("--keep", action="store_true", help="keep the temp data dir")
+    add_server_bench_args(parser)
     add_seed_args(parser)
     parser.add_argument("--requests", type=int, default=300, help="measured requests per phase")
     parser.add_argument("--warmup", type=int, default=30)
@@ -176,34 +171,9 @@ def main() -> None:
         help="send the context's task with none, all or half of the requests",
     )
     parser.add_argument(
-        "--server-env",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="extra environment for the server, e.g. OMP_NUM_THREADS=1",
-    )
-    parser.add_argument(
-        "--wait-idle",
-        type=float,
-        default=120,
-        help="wait up to this many s for the machine to be idle first",
-    )
-    parser.add_argument(
-        "--stress",
-        type=int,
-        default=0,
-        help="busy-loop processes running during the measurement (contention)",
-    )
-    parser.add_argument(
         "--py-spy",
         action="store_true",
         help="record the server with py-spy during each phase (bench/out/)",
-    )
-    parser.add_argument(
-        "--attempts",
-        type=int,
-        default=3,
-        help="repeat the measurement (up to this many times) when disturbed",
     )
     args = parser.parse_args()
     run_seeded("policy_latency", args, run)

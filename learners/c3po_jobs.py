@@ -81,15 +81,16 @@ class Plan:
 
 
 def general_prompts(embedder: Embedder) -> tuple[list[str], np.ndarray]:
-    """The packaged general prompts and their vectors (embedded once per embedder)."""
-    cached = _GENERAL.get(id(embedder))
+    """The packaged general prompts and their vectors (embedded once per model)."""
+    cached = _GENERAL.get(embedder.model_name)
     if cached is None:
         prompts = load_general_prompts()
-        cached = _GENERAL[id(embedder)] = (prompts, embedder.embed(prompts))
+        cached = _GENERAL[embedder.model_name] = (prompts, embedder.embed(prompts))
     return cached
 
 
-_GENERAL: dict[int, tuple[list[str], np.ndarray]] = {}
+#: model name -> the general prompts and their vectors (the prompts are packaged data)
+_GENERAL: dict[str, tuple[list[str], np.ndarray]] = {}
 
 
 def plan(

@@ -14,7 +14,7 @@ Rafailov et al. 2023 (arXiv 2305.18290) eq. 7, written by hand; the reference
 policy is the same network with the adapter switched off, so no second copy of
 the model is held, and its log-probabilities are computed once before training.
 
-    python -c "from pathlib import Path; from learners.c3po_train import ensure_base_model; \
+    python -c "from pathlib import Path; from learners.adapters import ensure_base_model; \
 print(ensure_base_model(Path('/tmp/tailor-models')))"
     python bench/adapter_train.py --steps 3
 
@@ -31,14 +31,6 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-# Base-model files live with the adapter files; re-exported here for the training API.
-from learners.adapters import (
-    SMOLLM2_ID,
-    ensure_base_model,
-    load_base,
-    resolve_device,
-    smollm2_gguf,
-)
 from learners.c3po import C3PODataset, Pair, Target
 from learners.c3po_batch import (
     Tree,
@@ -57,22 +49,6 @@ from learners.c3po_batch import (
     token_logps,
 )
 from store.errors import TailorError
-
-__all__ = [
-    "LLAMA_PROJECTIONS",
-    "SMOLLM2_ID",
-    "TrainOptions",
-    "TrainResult",
-    "TrainingCancelled",
-    "ensure_base_model",
-    "evaluate",
-    "fill_targets",
-    "load_base",
-    "resolve_device",
-    "smollm2_gguf",
-    "train",
-    "wrap_lora",
-]
 
 if TYPE_CHECKING:
     import torch

@@ -31,16 +31,17 @@ from store.interactions import (
     insert_feedback,
     insert_interaction,
     items_for_vectors,
+    set_inference,
     vector_ids_for_task,
 )
-from store.jobs import enqueue
+from store.jobs import enqueue, retry
 from store.preferences import (
     get_preferences,
     preferences_for_items,
     upsert_preference,
     user_wide_preferences,
 )
-from store.records import Evidence, Feedback, Interaction, Preference, new_id, now
+from store.records import Evidence, Feedback, Interaction, Job, Preference, new_id, now
 from store.users import content_hashes, delete_user, export_user
 from store.vectors import VectorIndex, find_vector, insert_embedding
 
@@ -420,6 +421,16 @@ class Engine:
                 applied.append(rule.id)
                 text = rewritten
         return text, applied
+
+    def retry_job(self, tenant: str, job_id: str) -> Job:
+        """Queue a failed job again; an inference job's interaction shows ``pending`` again."""
+        with self.store.transaction() as db:
+            job = retry(self.store, tenant, job_id)
+            if job.kind == INFERENCE_JOB and job.item_id is not None:
+                set_inference(db, tenant, job.item_id, "pending", job.error)
+        if self.on_enqueue is not None:
+            self.on_enqueue()
+        return job
 
     def export(self, tenant: str, user: str) -> Iterator[dict[str, Any]]:
         return export_user(self.store, tenant, user)

@@ -252,21 +252,28 @@ def test_vote(test: Test, pair: Pair) -> Vote:
 # -- step 1: candidate generation ----------------------------------------------------
 
 
-def pairs_from_edits(items: Sequence[tuple[str | None, str, str]], *, seed: int = 0) -> list[Pair]:
+def pairs_from_edits(
+    items: Sequence[tuple[str | None, str, str]],
+    *,
+    seed: int = 0,
+    ids: Sequence[str] | None = None,
+) -> list[Pair]:
     """One pair per edit, the final preferred over the draft; accepted drafts give none.
 
     Which text is ``a`` is decided by a hash of the seed and the texts, so a judge
     cannot score by position, and adding edits never moves the earlier ones.
+    ``ids`` name the pairs (e.g. interaction ids); default ``edit-<i>``.
     """
     pairs: list[Pair] = []
     for i, (context, draft, final) in enumerate(items):
         if draft.strip() == final.strip():
             continue
+        pair_id = ids[i] if ids is not None else f"edit-{i}"
         digest = hashlib.sha256(f"{seed}\0{draft}\0{final}".encode()).digest()
         if digest[0] % 2:
-            pairs.append(Pair(final, draft, "a", context, f"edit-{i}"))
+            pairs.append(Pair(final, draft, "a", context, pair_id))
         else:
-            pairs.append(Pair(draft, final, "b", context, f"edit-{i}"))
+            pairs.append(Pair(draft, final, "b", context, pair_id))
     return pairs
 
 

@@ -18,12 +18,19 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from learners.embeddings import Embedder
-from learners.icai import PREFIX, Constitution, Pair, PrincipleResult, build_constitution
+from learners.icai import (
+    PREFIX,
+    Constitution,
+    Pair,
+    PrincipleResult,
+    build_constitution,
+    pairs_from_edits,
+)
 from learners.llm import LLM, require_llm
 from learners.worker import JobControl
 from store.db import Store
 from store.errors import InvalidInputError
-from store.interactions import edited_interactions
+from store.interactions import count_edited, edited_interactions
 from store.pairs import list_pairs
 from store.preferences import upsert_preference
 from store.records import Job, now
@@ -63,20 +70,25 @@ def user_pairs(store: Store, tenant: str, user: str, include_edits: bool) -> lis
     explicit, _ = list_pairs(store, tenant, user)
     pairs = [Pair(p.a, p.b, p.preferred, p.context, p.id) for p in explicit]  # type: ignore[arg-type]
     if include_edits:
-        for item in edited_interactions(store, tenant, user, limit=MAX_EDITS):
-            # Which text is "a" alternates by id, so position says nothing.
-            if int(item.id[-1], 16) % 2:
-                pairs.append(Pair(item.final, item.draft, "a", item.context, item.id))
-            else:
-                pairs.append(Pair(item.draft, item.final, "b", item.context, item.id))
+        edits = edited_interactions(store, tenant, user, limit=MAX_EDITS)
+        pairs += pairs_from_edits(
+            [(i.context, i.draft, i.final) for i in edits], ids=[i.id for i in edits]
+        )
     return pairs
 
 
-def check_enough(pairs: list[Pair]) -> None:
-    if len(pairs) < MIN_PAIRS:
+def count_pairs(store: Store, tenant: str, user: str, include_edits: bool) -> int:
+    """How many pairs ``user_pairs`` would give, from two counts (no rows loaded)."""
+    _, explicit = list_pairs(store, tenant, user, limit=0)
+    edits = min(count_edited(store, tenant, user), MAX_EDITS) if include_edits else 0
+    return explicit + edits
+
+
+def check_enough(n_pairs: int) -> None:
+    if n_pairs < MIN_PAIRS:
         raise InvalidInputError(
             f"a constitution needs at least {MIN_PAIRS} preference pairs; this user has "
-            f"{len(pairs)} (send pairs to POST .../pairs, or log edited interactions)",
+            f"{n_pairs} (send pairs to POST .../pairs, or log edited interactions)",
             code="not_enough_data",
         )
 
@@ -89,7 +101,7 @@ class PrinciplesHandler:
         request = PrinciplesRequest.model_validate(job.params)
         llm = require_llm(self.llm, "method 'llm'") if request.method == "llm" else None
         pairs = user_pairs(self.store, job.tenant, job.user, request.include_edits)
-        check_enough(pairs)
+        check_enough(len(pairs))
         control.progress(0.1, {"pairs": len(pairs)})
         return build_constitution(
             pairs,

@@ -126,22 +126,21 @@ class LLMAgent(Agent):
         return self.drafter.tokens + self.inner.tokens
 
     def propose(self, r: Round) -> str:
-        self.preference = self._preference(r)
-        draft = self.drafter.complete(draft_messages(r.doc, self.preference))
+        policy = None
         if isinstance(self.inner, TailorAgent):
             policy = self.inner.engine.policy("replay", "user", r.context, task=r.doc.task)
+            self.preference = policy.preference
+        elif self.inner.name == "none":
+            self.preference = ""
+        elif self.inner.name == "oracle":
+            self.preference = r.latent.text
+        else:
+            self.inner.propose(r)  # sets the operations it would apply here
+            self.preference = "; ".join(ops.describe(op) for op in self.inner.last_operations)
+        draft = self.drafter.complete(draft_messages(r.doc, self.preference))
+        if policy is not None and isinstance(self.inner, TailorAgent):
             draft, _ = self.inner.engine.apply_rules(policy, draft)
         return draft
-
-    def _preference(self, r: Round) -> str:
-        if self.inner.name == "none":
-            return ""
-        if self.inner.name == "oracle":
-            return r.latent.text
-        if isinstance(self.inner, TailorAgent):
-            return self.inner.engine.policy("replay", "user", r.context, task=r.doc.task).preference
-        self.inner.propose(r)  # sets the operations it would apply here
-        return "; ".join(ops.describe(op) for op in self.inner.last_operations)
 
     def observe(self, r: Round, shown: str, final: str) -> None:
         self.inner.observe(r, shown, final)

@@ -137,13 +137,18 @@ class _JobsCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         family = GaugeMetricFamily(
-            "tailor_jobs", "Background jobs by kind and state.", labels=["kind", "state"]
+            "tailor_jobs",
+            "Background jobs pending, running or failed, by kind.",
+            labels=["kind", "state"],
         )
         if self.store is None:
             yield family
             return
+        # Done jobs accumulate (one per edited interaction with CIPHER): count only the
+        # backlog and the failures, which the (state, created_at) index finds directly.
         rows = self.store.db.execute(
-            "SELECT kind, state, count(*) FROM jobs GROUP BY kind, state"
+            "SELECT kind, state, count(*) FROM jobs "
+            "WHERE state IN ('pending', 'running', 'error') GROUP BY kind, state"
         ).fetchall()
         for kind, state, count in rows:
             family.add_metric([kind, state], count)

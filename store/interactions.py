@@ -134,6 +134,14 @@ def set_inference(db: Any, tenant: str, interaction_id: str, state: str, error: 
     )
 
 
+def count_edited(store: Store, tenant: str, user: str) -> int:
+    row = store.db.execute(
+        "SELECT count(*) FROM interactions WHERE tenant = ? AND user = ? AND accepted = 0",
+        [tenant, user],
+    ).fetchone()
+    return int(row[0])
+
+
 def edited_interactions(store: Store, tenant: str, user: str, *, limit: int) -> list[Interaction]:
     """The user's most recent ``limit`` edited (not accepted) interactions, oldest first."""
     rows = store.db.query(

@@ -218,20 +218,4 @@ def retry(store: Store, tenant: str, job_id: str) -> Job:
             "WHERE id = ?",
             [now(), job_id],
         )
-        if job.kind == "inference" and job.item_id is not None:
-            # The interaction shows its inference as pending again, error kept until done.
-            db.execute(
-                "UPDATE interactions SET inference = 'pending' WHERE tenant = ? AND id = ?",
-                [tenant, job.item_id],
-            )
     return get_job(store, tenant, job_id)
-
-
-def jobs_for_item(store: Store, tenant: str, item_id: str) -> list[Job]:
-    return [
-        Job.from_row(row)
-        for row in store.db.query(
-            "SELECT * FROM jobs WHERE tenant = ? AND item_id = ? ORDER BY created_at",
-            [tenant, item_id],
-        )
-    ]

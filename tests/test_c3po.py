@@ -32,13 +32,12 @@ from tests.tinymodel import make_tiny_llama
 torch = pytest.importorskip("torch")
 pytest.importorskip("peft")
 
+from learners.adapters import ensure_base_model, load_base  # noqa: E402
 from learners.c3po_train import (  # noqa: E402  (after the skips above)
     TrainingCancelled,
     TrainOptions,
-    ensure_base_model,
     evaluate,
     fill_targets,
-    load_base,
     train,
 )
 

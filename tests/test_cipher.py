@@ -110,7 +110,7 @@ def test_cipher_preference_is_learned_in_background_and_used_by_the_policy(
         assert [p["text"] for p in used] == ["combined: avoids emojis"]
         assert "combined: avoids emojis" in policy["system_prompt"]
         metrics = client.get("/metrics").text
-        assert 'tailor_jobs{kind="inference",state="done"} 2.0' in metrics
+        assert 'tailor_jobs{kind="inference"' not in metrics  # no backlog, no failure
         tokens = next(ln for ln in metrics.splitlines() if ln.startswith("tailor_llm_tokens "))
         assert float(tokens.split()[1]) == 3 * 49  # two inferences and one aggregation
         inference_prompts = [c for c in provider.calls if "Changes measured" in str(c)]
@@ -166,6 +166,7 @@ def test_provider_failures_are_retried_then_visible_and_nothing_is_lost(
             if c["kind"] == "inference"
         ]
         assert (job["state"], job["attempts"]) == ("error", 2)
+        assert 'tailor_jobs{kind="inference",state="error"} 1.0' in client.get("/metrics").text
 
         # The provider recovers; retrying the failed job completes the inference.
         provider.mode = "ok"

@@ -1,10 +1,10 @@
 """Background jobs of any kind (LLM inference, adapters, principles): read, cancel, retry."""
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 
-from service.deps import StoreDep, TenantDep
+from service.deps import EngineDep, StoreDep, TenantDep
 from service.schemas import JobPublic
-from store.jobs import cancel, get_job, retry
+from store.jobs import cancel, get_job
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
@@ -22,8 +22,6 @@ def cancel_job(job_id: str, tenant: TenantDep, store: StoreDep) -> JobPublic:
 
 
 @router.post("/{job_id}/retry", response_model=JobPublic)
-def retry_job(job_id: str, tenant: TenantDep, store: StoreDep, request: Request) -> JobPublic:
+def retry_job(job_id: str, tenant: TenantDep, engine: EngineDep) -> JobPublic:
     """Queue a job that ended in ``error`` again (e.g. after fixing the LLM settings)."""
-    job = retry(store, tenant, job_id)
-    request.app.state.wake_workers()
-    return JobPublic.from_record(job)
+    return JobPublic.from_record(engine.retry_job(tenant, job_id))

@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response, status
 
 from learners.llm import require_llm
-from learners.principles import PRINCIPLES_JOB, SOURCE, PrinciplesRequest, check_enough, user_pairs
+from learners.principles import PRINCIPLES_JOB, SOURCE, PrinciplesRequest, check_enough, count_pairs
 from service.deps import EngineDep, SettingsDep, StoreDep, TenantDep, UserDep
 from service.schemas import (
     ConstitutionPublic,
@@ -72,7 +72,7 @@ def build_principles(
     body = body or PrinciplesRequest()
     if body.method == "llm":
         require_llm(engine.llm, "method 'llm'")
-    check_enough(user_pairs(store, tenant, user, body.include_edits))
+    check_enough(count_pairs(store, tenant, user, body.include_edits))
     with store.transaction() as db:
         job = enqueue(db, tenant=tenant, user=user, kind=PRINCIPLES_JOB, params=body.model_dump())
     request.app.state.wake_workers()
