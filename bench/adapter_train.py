@@ -1,6 +1,6 @@
 """Seconds per C3PO training step and peak memory on SmolLM2-135M-Instruct.
 
-One step (``learners.c3po_train.train``, Stephan et al., arXiv 2402.10893) is a
+One step (``learners.c3po.train.train``, Stephan et al., arXiv 2402.10893) is a
 DPO forward/backward over BATCH in-scope pairs (chosen and rejected in one
 batch) plus an SFT forward/backward over near- and out-of-scope targets, every
 sequence MAX_LENGTH tokens (prompt 1/4, completion 3/4), LoRA rank 8 on every
@@ -34,9 +34,9 @@ from typing import Any
 
 from _common import EXIT_MISS, Report, _cpu_ticks, wait_for_idle
 
-from learners.adapters import ensure_base_model, load_base, resolve_device
-from learners.c3po import C3PODataset, Pair, Target
-from learners.c3po_train import TrainOptions, fill_targets, train
+from learners.c3po.adapters import ensure_base_model, load_base, resolve_device
+from learners.c3po.dataset import C3PODataset, Pair, Target
+from learners.c3po.train import TrainOptions, fill_targets, train
 
 _WORD_TEXT = (
     "project team update meeting budget plan review client delivery schedule report draft "
@@ -58,7 +58,7 @@ def peak_rss_gb() -> float:
 
 class ByteTokenizer:
     """A stand-in tokenizer for ``--random-init``: one token per UTF-8 byte (ids 3..258),
-    the interface ``learners.c3po_train`` uses, no files needed."""
+    the interface ``learners.c3po.train`` uses, no files needed."""
 
     eos_token_id = pad_token_id = 2
 

@@ -32,8 +32,8 @@ from _common import summary_ms as summarize
 from _corpus import novel_context
 from seed import TENANT, add_seed_args, ensure_seeded, user_id
 
-import learners.engine as engine_module
-from learners.engine import Engine
+import learners.core.engine as engine_module
+from learners.core.engine import Engine
 from service.app import create_app
 from service.schemas import PolicyPublic
 from service.settings import Settings
@@ -53,7 +53,7 @@ def timed(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-#: functions ``Engine.policy`` calls through the ``learners.engine`` namespace (when present)
+#: functions ``Engine.policy`` calls through the ``learners.core.engine`` namespace (when present)
 STEPS = (
     "find_vector",
     "vector_ids_for_task",

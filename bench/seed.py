@@ -47,10 +47,10 @@ import numpy as np
 from _common import OUT_DIR
 from _corpus import FEEDBACK, context_pool, draft_and_final
 
+from learners.backends.embeddings import DEFAULT_MODEL_NAME, SentenceTransformerEmbedder
 from learners.base import NoHistory
-from learners.embeddings import DEFAULT_MODEL_NAME, SentenceTransformerEmbedder
-from learners.engine import Engine, NewInteraction
-from learners.text import edit_distance
+from learners.core.engine import Engine, NewInteraction
+from learners.style.text import edit_distance
 from service.app import create_app
 from service.settings import Settings
 from store.interactions import insert_feedback, insert_interaction

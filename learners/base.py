@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict
 from store.records import Feedback, Interaction, Preference
 
 if TYPE_CHECKING:
-    from learners.llm import LLM
+    from learners.backends.llm import LLM
 
 
 class NoOptions(BaseModel):

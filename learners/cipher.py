@@ -12,7 +12,7 @@ below are Tailor's own wording of that structure, with one addition in the
 spirit of PROSE-style verification: Tailor's deterministic edit signals are
 given to the LLM as evidence, so it names changes that really happened.
 
-Inference runs in the background queue (``learners.inference``), never on the
+Inference runs in the background queue (``learners.jobs.inference``), never on the
 request path. Aggregation runs at policy time and is cached by the set of
 retrieved preferences; if it fails, the retrieved phrases are returned as
 they are (the policy still shows every one of them) with a warning the policy
@@ -29,8 +29,8 @@ from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from learners.backends.llm import LLM, LLMError, Messages, parse_json_answer
 from learners.base import History, Learned, Learner, Neighbor
-from learners.llm import LLM, LLMError, Messages, parse_json_answer
 from learners.signals import analyze
 from store.records import Interaction, Preference
 

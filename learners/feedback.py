@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Literal
 
 from learners.base import History, Learned, Learner
-from learners.text import normalize
+from learners.style.text import normalize
 from store.records import Feedback, Interaction
 
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 import importlib
 from importlib.metadata import entry_points
 
+from learners.backends.llm import LLM, require_llm
 from learners.base import Learner
-from learners.llm import LLM, require_llm
 from store.errors import InvalidInputError
 
 ENTRY_POINT_GROUP = "tailor.learners"

@@ -3,7 +3,7 @@
 PROSE (Aroca-Ouellette et al., arXiv 2505.23815) improves on CIPHER (Gao et
 al., arXiv 2404.15269) by checking each inferred preference against several
 past samples before trusting it. Tailor does that check exactly and for free:
-a candidate rule is an executable operation (``learners.operations``), so it
+a candidate rule is an executable operation (``learners.style.operations``), so it
 can be replayed on the user's past drafts in similar contexts and scored by
 what PRELUDE measures, the word-level edit distance to what the user actually
 wrote.
@@ -40,10 +40,10 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 from rapidfuzz.distance import Levenshtein
 
-from learners import operations as ops
 from learners.base import History, Learned, Learner, Neighbor
 from learners.signals import analyze
-from learners.text import edit_distance, word_tokens
+from learners.style import operations as ops
+from learners.style.text import edit_distance, word_tokens
 from store.records import Interaction, Preference
 
 _TOKEN = re.compile(r"\w+|[^\w\s]")

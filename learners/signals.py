@@ -5,7 +5,7 @@ preference behind each (draft, edit) pair; CIPHER stores that description.
 Here the same question is answered deterministically: measure a handful of
 style features on both texts and report each one the user changed, with its
 evidence ("emojis 2 -> 0") and, where the change can be redone exactly, an
-executable operation (``learners.operations``). The ``edits`` learner stores
+executable operation (``learners.style.operations``). The ``edits`` learner stores
 the descriptions; the ``rules`` learner verifies the operations.
 """
 
@@ -16,9 +16,9 @@ import functools
 import re
 from dataclasses import dataclass, replace
 
-from learners import operations as ops
 from learners.base import History, Learned, Learner
-from learners.text import word_tokens
+from learners.style import operations as ops
+from learners.style.text import word_tokens
 from store.records import Interaction
 
 FIRST = re.compile(r"\b(I|me|my|mine)\b")

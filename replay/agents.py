@@ -30,14 +30,14 @@ from typing import Any
 
 import numpy as np
 
-from learners import operations as ops
-from learners.embeddings import CachedEmbedder, Embedder
-from learners.engine import INFERENCE_JOB, Engine, NewInteraction
-from learners.inference import InferenceHandler
-from learners.llm import LLM
+from learners.backends.embeddings import CachedEmbedder, Embedder
+from learners.backends.llm import LLM
+from learners.core.engine import INFERENCE_JOB, Engine, NewInteraction
+from learners.jobs.inference import InferenceHandler
+from learners.jobs.worker import JobWorker
 from learners.registry import DEFAULT_LEARNERS, build_learners
 from learners.rules import RuleOptions, candidates, prepare, select, verify
-from learners.worker import JobWorker
+from learners.style import operations as ops
 from replay.corpus import Document
 from replay.users import ME, Latent, RuleUser
 from store.db import Store

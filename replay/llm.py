@@ -20,9 +20,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from learners import operations as ops
-from learners.embeddings import Embedder
-from learners.llm import LLM, LLMError, Messages
+from learners.backends.embeddings import Embedder
+from learners.backends.llm import LLM, LLMError, Messages
+from learners.style import operations as ops
 from replay.agents import Agent, Round, TailorAgent, recipient
 from replay.corpus import Document
 from replay.users import LATENT, ME, Latent

@@ -17,10 +17,10 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from learners.embeddings import CachedEmbedder, Embedder
-from learners.engine import Engine, NewInteraction
+from learners.backends.embeddings import CachedEmbedder, Embedder
+from learners.core.engine import Engine, NewInteraction
 from learners.registry import build_learners
-from learners.text import edit_distance
+from learners.style.text import edit_distance
 from replay.corpus import json_lines, read_lines
 from store.db import Store
 from store.errors import InvalidInputError

@@ -26,10 +26,10 @@ from typing import Protocol
 
 import numpy as np
 
-from learners import operations as ops
-from learners.embeddings import Embedder
-from learners.llm import LLM
-from learners.text import edit_distance
+from learners.backends.embeddings import Embedder
+from learners.backends.llm import LLM
+from learners.style import operations as ops
+from learners.style.text import edit_distance
 from replay.agents import BASELINES, Agent, HttpAgent, build_agent, make_round
 from replay.corpus import Document, by_source
 from replay.llm import LatentMatcher, LLMAgent, LLMUser

@@ -2,7 +2,7 @@
 
 The latent preference per source is the one of PRELUDE (Gao et al., arXiv
 2404.15269, Table 1). The ``rule`` engine makes each one a set of executable
-style operations with detectors (``learners.operations``): the user accepts a
+style operations with detectors (``learners.style.operations``): the user accepts a
 draft whose detectors all pass, and otherwise edits it by applying the
 operations whose detectors fail, in phase order. The mapping from the paper's
 words to operations is Tailor's; it keeps what can be checked exactly (a list
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from learners import operations as ops
+from learners.style import operations as ops
 
 ME = "Alex"
 

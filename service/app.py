@@ -15,19 +15,19 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from learners.c3po_jobs import ADAPTER_JOB, AdapterHandler
-from learners.embeddings import (
+from learners.backends.embeddings import (
     BatchingEmbedder,
     CachedEmbedder,
     Embedder,
     SentenceTransformerEmbedder,
 )
-from learners.engine import INFERENCE_JOB, Engine
-from learners.inference import InferenceHandler
-from learners.llm import LiteLLMBackend
-from learners.principles import PRINCIPLES_JOB, PrinciplesHandler
+from learners.backends.llm import LiteLLMBackend
+from learners.c3po.jobs import ADAPTER_JOB, AdapterHandler
+from learners.core.engine import INFERENCE_JOB, Engine
+from learners.icai.principles import PRINCIPLES_JOB, PrinciplesHandler
+from learners.jobs.inference import InferenceHandler
+from learners.jobs.worker import JobWorker, recover_interrupted
 from learners.registry import build_learners, learner_class
-from learners.worker import JobWorker, recover_interrupted
 from service.errors import install_error_handlers
 from service.middleware import BodyLimitMiddleware, Metrics, MetricsMiddleware
 from service.ratelimit import RateLimiter

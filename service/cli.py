@@ -226,7 +226,7 @@ def replay_simulate(
     """
     from tqdm import tqdm
 
-    from learners.embeddings import SentenceTransformerEmbedder
+    from learners.backends.embeddings import SentenceTransformerEmbedder
     from replay.agents import BASELINES, DEFAULT_AGENTS
     from replay.corpus import load
     from replay.simulate import markdown, simulate, users_label, write_reports
@@ -285,7 +285,7 @@ def replay_simulate(
 @click.option("--per-round", is_flag=True, help="Print a line per interaction.")
 def replay_log(file: Path, learners: str, per_round: bool) -> None:
     """Replay an export (NDJSON) through a learner: how much editing it would have saved."""
-    from learners.embeddings import SentenceTransformerEmbedder
+    from learners.backends.embeddings import SentenceTransformerEmbedder
     from replay.logreplay import replay_log as run
     from replay.logreplay import report
 
@@ -306,7 +306,7 @@ def principles() -> None:
 @data_dir_option
 def principles_import(file: Path, user: str, tenant: str, data_dir: Path | None) -> None:
     """Import pairs from ICAI's CSV (text_a, text_b, preferred_text[, input])."""
-    from learners.icai_data import read_icai_csv
+    from learners.icai.csvfile import read_icai_csv
     from store.db import Store
     from store.pairs import NewPair, add_pairs
     from store.records import USER_ID
@@ -329,8 +329,8 @@ def principles_import(file: Path, user: str, tenant: str, data_dir: Path | None)
 @click.option("--llm", "use_llm", is_flag=True, help="Use the LLM of TAILOR_LLM_MODEL too.")
 def principles_eval(n_pairs: int, seed: int, noise: float, use_llm: bool) -> None:
     """Recover planted principles from the synthetic orthogonal / aligned / unaligned sets."""
-    from learners.embeddings import SentenceTransformerEmbedder
-    from learners.icai_data import evaluation_table, format_table
+    from learners.backends.embeddings import SentenceTransformerEmbedder
+    from replay.icai_eval import evaluation_table, format_table
     from service.settings import Settings
 
     llm = Settings().build_llm() if use_llm else None
@@ -369,9 +369,9 @@ def adapters_train(
     data_dir: Path | None,
 ) -> None:
     """Train an adapter now, in this process (the server does the same as a job)."""
-    from learners.c3po_jobs import ADAPTER_JOB, AdapterHandler, AdapterRequest, plan
-    from learners.embeddings import SentenceTransformerEmbedder
-    from learners.worker import JobWorker
+    from learners.backends.embeddings import SentenceTransformerEmbedder
+    from learners.c3po.jobs import ADAPTER_JOB, AdapterHandler, AdapterRequest, plan
+    from learners.jobs.worker import JobWorker
     from service.settings import Settings
     from store.db import Store
     from store.jobs import claim, enqueue, get_job
@@ -442,7 +442,7 @@ def adapters_export(
     adapter_id: str, user: str, tenant: str, out: Path, data_dir: Path | None
 ) -> None:
     """Write the adapter as a tar.gz (adapter_config.json, adapter_model.safetensors, README)."""
-    from learners.adapters import write_archive
+    from learners.c3po.adapters import write_archive
     from store.adapters import adapter_path, get_adapter
     from store.db import Store
 

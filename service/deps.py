@@ -11,7 +11,7 @@ from typing import Annotated
 from fastapi import Depends, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from learners.engine import Engine
+from learners.core.engine import Engine
 from service.errors import UnauthorizedError
 from service.ratelimit import RateLimiter
 from service.settings import Settings

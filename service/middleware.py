@@ -17,8 +17,8 @@ from prometheus_client.registry import Collector
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from learners.backends.embeddings import CachedEmbedder
 from learners.base import Learner
-from learners.embeddings import CachedEmbedder
 from service.errors import error_body
 from store.db import Store
 

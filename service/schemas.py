@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from learners.policy import Policy
+from learners.core.policy import Policy
 from store.adapters import Adapter
 from store.errors import InvalidInputError
 from store.pairs import StoredPair

@@ -15,7 +15,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from store.db import default_data_dir
 
 if TYPE_CHECKING:
-    from learners.llm import LLM
+    from learners.backends.llm import LLM
 
 
 class Settings(BaseSettings):
@@ -112,7 +112,7 @@ class Settings(BaseSettings):
 
     def build_llm(self) -> LLM | None:
         """The LLM back-end these settings name (None without ``TAILOR_LLM_MODEL``)."""
-        from learners.llm import build_llm
+        from learners.backends.llm import build_llm
 
         return build_llm(
             self.llm_model,

@@ -11,7 +11,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from learners.embeddings import SentenceTransformerEmbedder
+from learners.backends.embeddings import SentenceTransformerEmbedder
 from service.app import create_app
 from service.settings import Settings
 from store.db import Store

@@ -24,7 +24,7 @@ import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from learners.llm import Completion, Messages
+from learners.backends.llm import Completion, Messages
 
 #: what the provider drafts for /generate-style requests
 DRAFT = "Hi team!!! 🎉 The launch moved to Friday. Thanks so much!!!"

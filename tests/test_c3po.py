@@ -15,8 +15,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from learners.adapters import model_card, save_adapter, write_archive
-from learners.c3po import (
+from learners.backends.embeddings import SentenceTransformerEmbedder
+from learners.c3po.adapters import model_card, save_adapter, write_archive
+from learners.c3po.dataset import (
     C3PODataset,
     Pair,
     Target,
@@ -25,15 +26,14 @@ from learners.c3po import (
     load_general_prompts,
     split_held_out,
 )
-from learners.embeddings import SentenceTransformerEmbedder
 from store.errors import InvalidInputError
 from tests.tinymodel import make_tiny_llama
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("peft")
 
-from learners.adapters import ensure_base_model, load_base  # noqa: E402
-from learners.c3po_train import (  # noqa: E402  (after the skips above)
+from learners.c3po.adapters import ensure_base_model, load_base  # noqa: E402
+from learners.c3po.train import (  # noqa: E402  (after the skips above)
     TrainingCancelled,
     TrainOptions,
     evaluate,
@@ -301,8 +301,8 @@ def test_archive_round_trips_through_peft(
 def test_pair_log_probs_match_a_plain_forward(tiny_dir: Path, attention: str) -> None:
     """Batched, padded, prefix-shared scoring (sdpa) and its two-row fallback (eager)
     give the margins of scoring each full sequence on its own."""
-    from learners.c3po_batch import encode_pair, pad_token_id, prompt_tokens
-    from learners.c3po_train import _pair_logps
+    from learners.c3po.batch import encode_pair, pad_token_id, prompt_tokens
+    from learners.c3po.train import _pair_logps
 
     model, tokenizer = load_base(tiny_dir, device="cpu")
     model.set_attn_implementation(attention)

@@ -8,7 +8,7 @@ import numpy as np
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from learners.embeddings import DEFAULT_MODEL_NAME, SentenceTransformerEmbedder
+from learners.backends.embeddings import DEFAULT_MODEL_NAME, SentenceTransformerEmbedder
 from tests.conftest import bearer
 
 CONTEXT = "Reply to the landlord about the broken heating in the flat"
@@ -60,7 +60,7 @@ def test_stored_vectors_are_reused_after_a_restart(
 def test_concurrent_requests_share_model_batches(embedder: SentenceTransformerEmbedder) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
-    from learners.embeddings import BatchingEmbedder
+    from learners.backends.embeddings import BatchingEmbedder
 
     texts = [f"Email number {i} to the team about the launch" for i in range(24)]
     expected = embedder.embed(texts)
@@ -78,7 +78,7 @@ def test_concurrent_requests_share_model_batches(embedder: SentenceTransformerEm
 def test_model_errors_reach_the_caller(embedder: SentenceTransformerEmbedder) -> None:
     import pytest
 
-    from learners.embeddings import BatchingEmbedder
+    from learners.backends.embeddings import BatchingEmbedder
 
     batching = BatchingEmbedder(embedder)
     batching.start()

@@ -1,7 +1,7 @@
 """Inverse Constitutional AI (Findeis et al., arXiv 2406.06560): the five steps, offline and
 through litellm against an OpenAI-compatible provider on 127.0.0.1.
 
-The synthetic sets plant executable principles (``learners.icai_data``), so each test
+The synthetic sets plant executable principles (``replay.icai_eval``), so each test
 knows what ICAI should recover and which proposals are noise.
 """
 
@@ -14,11 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from learners import icai, icai_data
-from learners import operations as ops
-from learners.embeddings import SentenceTransformerEmbedder
-from learners.icai import Candidate, Constitution, Pair, Votes
-from learners.llm import LiteLLMBackend, LLMError, Messages
+from learners.backends.embeddings import SentenceTransformerEmbedder
+from learners.backends.llm import LiteLLMBackend, LLMError, Messages
+from learners.icai import csvfile
+from learners.icai import method as icai
+from learners.icai.method import Candidate, Constitution, Pair, Votes
+from learners.style import operations as ops
+from replay import icai_eval as icai_data
 from store.errors import InvalidInputError, UnavailableError
 from tests.fakellm import Provider, serve_provider
 
@@ -234,7 +236,7 @@ def test_read_icai_csv(tmp_path: Path) -> None:
         '0,"A story.\nWith two lines.","Another story.",text_a,X,Y,"Write a story."\n'
         '1,"Short.","Longer, with ""quotes"".",text_b,X,Y,\n',
     )
-    pairs = icai_data.read_icai_csv(path)
+    pairs = csvfile.read_icai_csv(path)
     assert pairs == [
         Pair("A story.\nWith two lines.", "Another story.", "a", "Write a story.", "0"),
         Pair("Short.", 'Longer, with "quotes".', "b", None, "1"),
@@ -255,16 +257,16 @@ def test_read_icai_csv(tmp_path: Path) -> None:
 )
 def test_read_icai_csv_rejects_bad_rows(tmp_path: Path, text: str, message: str) -> None:
     with pytest.raises(InvalidInputError, match=message):
-        icai_data.read_icai_csv(write(tmp_path, text))
+        csvfile.read_icai_csv(write(tmp_path, text))
 
 
 def test_read_icai_csv_rejects_unreadable_files(tmp_path: Path) -> None:
     with pytest.raises(InvalidInputError, match="cannot read"):
-        icai_data.read_icai_csv(tmp_path / "missing.csv")
+        csvfile.read_icai_csv(tmp_path / "missing.csv")
     path = tmp_path / "latin1.csv"
     path.write_bytes("text_a,text_b,preferred_text\ncaf\xe9,x,text_a\n".encode("latin-1"))
     with pytest.raises(InvalidInputError, match="not UTF-8"):
-        icai_data.read_icai_csv(path)
+        csvfile.read_icai_csv(path)
 
 
 # -- the LLM path: litellm against a scripted provider on 127.0.0.1 ---------------------------

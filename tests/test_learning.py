@@ -11,8 +11,8 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from learners import operations as ops
-from learners.text import edit_distance
+from learners.style import operations as ops
+from learners.style.text import edit_distance
 
 NAMES = ["Maria", "Tom", "Priya", "Chen", "Olga", "Ravi", "Lena", "Omar", "Kate", "Ben"]
 TOPICS = [

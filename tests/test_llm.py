@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from learners.llm import (
+from learners.backends.llm import (
     LiteLLMBackend,
     LLMError,
     LocalBackend,

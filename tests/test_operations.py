@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from learners import operations as ops
 from learners.signals import analyze, features
+from learners.style import operations as ops
 
 EMAIL = """Hey Maria!
 

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from learners.icai_data import PLANTED, synthetic_pairs
+from replay.icai_eval import PLANTED, synthetic_pairs
 from service.cli import cli
 from tests.conftest import bearer, log
 from tests.fakellm import Provider, serve_provider

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from learners import operations as ops
-from learners.embeddings import SentenceTransformerEmbedder
+from learners.backends.embeddings import SentenceTransformerEmbedder
+from learners.style import operations as ops
 from replay.agents import base_draft, build_agent, make_round
 from replay.corpus import TASKS, by_source, load, packaged
 from replay.logreplay import replay_log, report

@@ -1,7 +1,7 @@
 from hypothesis import given
 from hypothesis import strategies as st
 
-from learners.text import edit_distance, normalize, word_tokens
+from learners.style.text import edit_distance, normalize, word_tokens
 
 
 def reference_distance(a: list[str], b: list[str]) -> int:

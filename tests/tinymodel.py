@@ -10,7 +10,7 @@ def make_tiny_llama(path: Path, *, seed: int = 0) -> Path:
     import torch
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
-    from learners.llm import local_gguf_path
+    from learners.backends.llm import local_gguf_path
 
     gguf = local_gguf_path()
     tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)

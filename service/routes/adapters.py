@@ -5,7 +5,7 @@ from pathlib import Path
 from fastapi import APIRouter, Request, status
 from fastapi.responses import FileResponse
 
-from learners.c3po_jobs import ADAPTER_JOB, AdapterRequest, plan, resolve_base
+from learners.c3po.jobs import ADAPTER_JOB, AdapterRequest, plan, resolve_base
 from service.deps import SettingsDep, StoreDep, TenantDep, UserDep
 from service.schemas import AdapterPublic, AdaptersPublic, JobPublic
 from store.adapters import adapter_path, get_adapter, list_adapters
@@ -51,7 +51,7 @@ def download_adapter(
     adapter_id: str, user: UserDep, tenant: TenantDep, store: StoreDep
 ) -> FileResponse:
     """A tar.gz with ``adapter_config.json``, ``adapter_model.safetensors`` and ``README.md``."""
-    from learners.adapters import write_archive
+    from learners.c3po.adapters import write_archive
 
     adapter = get_adapter(store, tenant, user, adapter_id)
     folder = adapter_path(store, adapter)

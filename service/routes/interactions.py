@@ -4,7 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response, status
 
-from learners.engine import NewInteraction
+from learners.core.engine import NewInteraction
 from service.deps import EngineDep, SettingsDep, StoreDep, TenantDep, UserDep
 from service.schemas import (
     InteractionCreate,

@@ -4,8 +4,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response, status
 
-from learners.llm import require_llm
-from learners.principles import PRINCIPLES_JOB, SOURCE, PrinciplesRequest, check_enough, count_pairs
+from learners.backends.llm import require_llm
+from learners.icai.principles import (
+    PRINCIPLES_JOB,
+    SOURCE,
+    PrinciplesRequest,
+    check_enough,
+    count_pairs,
+)
 from service.deps import EngineDep, SettingsDep, StoreDep, TenantDep, UserDep
 from service.schemas import (
     ConstitutionPublic,

@@ -1,4 +1,4 @@
-"""Synthetic preference data with planted principles, the ICAI evaluation, ICAI's CSV format.
+"""Synthetic preference data with planted principles and the ICAI evaluation.
 
 Findeis et al., "Inverse Constitutional AI" (arXiv 2406.06560), Section 4.1,
 test the algorithm on synthetic pairs whose preferred text follows known
@@ -23,15 +23,13 @@ least 25%; Zheng et al., arXiv 2306.05685, section 3.3), formatting (a list)
 and a polite frame (a greeting line). Each bias votes; the majority decides;
 a tie abstains (scored 0.5, like a coin flip).
 
-    python -m learners.icai_data --pairs 200 --seed 0
-    python -m learners.icai_data --csv pairs.csv [--llm openai/gpt-4o-mini]
+    python -m replay.icai_eval --pairs 200 --seed 0
+    python -m replay.icai_eval --csv pairs.csv [--llm openai/gpt-4o-mini]
 """
 
 from __future__ import annotations
 
-import csv
 import functools
-import io
 import random
 import re
 from collections.abc import Sequence
@@ -39,10 +37,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from learners.embeddings import Embedder
-from learners.icai import Constitution, Pair, agreement, build_constitution, judge
-from learners.icai_prompts import Vote
-from learners.llm import LLM
+from learners.backends.embeddings import Embedder
+from learners.backends.llm import LLM
+from learners.icai.csvfile import read_icai_csv
+from learners.icai.method import Constitution, Pair, agreement, build_constitution, judge
+from learners.icai.prompts import Vote
 from learners.signals import FIRST, PLURAL, SECOND, features
 from replay import corpus
 from store.errors import InvalidInputError
@@ -273,67 +272,13 @@ def format_table(rows: Sequence[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-# -- ICAI's CSV format --------------------------------------------------------------------
-
-REQUIRED = ("text_a", "text_b", "preferred_text")
-
-
-def read_icai_csv(path: str | Path) -> list[Pair]:
-    """Pairs of an ICAI CSV: ``text_a``, ``text_b``, ``preferred_text`` ("text_a" or
-    "text_b", as in the reference code), optional ``input`` (the context) and ``index``."""
-    try:
-        text = Path(path).read_text(encoding="utf-8-sig")
-    except OSError as exc:
-        raise InvalidInputError(f"cannot read {path}: {exc.strerror}") from exc
-    except UnicodeDecodeError as exc:
-        raise InvalidInputError(f"{path}: not UTF-8 text ({exc.reason})") from exc
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    try:
-        header = reader.fieldnames or []
-        missing = [c for c in REQUIRED if c not in header]
-        if missing:
-            raise InvalidInputError(
-                f"{path}: missing column(s) {', '.join(missing)}; an ICAI CSV has "
-                "text_a, text_b, preferred_text and optionally input"
-            )
-        pairs = [
-            _row_pair(row, number, f"{path}: row {number} (line {reader.line_num})")
-            for number, row in enumerate(reader, 1)
-        ]
-    except csv.Error as exc:
-        raise InvalidInputError(f"{path}: line {reader.line_num}: bad CSV ({exc})") from exc
-    if not pairs:
-        raise InvalidInputError(f"{path}: no rows")
-    return pairs
-
-
-def _row_pair(row: dict[str | Any, Any], number: int, where: str) -> Pair:
-    if None in row:
-        raise InvalidInputError(f"{where}: more fields than the header has columns")
-    if any(row.get(c) is None for c in REQUIRED):
-        raise InvalidInputError(f"{where}: fewer fields than the header has columns")
-    preferred = row["preferred_text"].strip()
-    if preferred not in ("text_a", "text_b"):
-        raise InvalidInputError(
-            f"{where}: preferred_text must be 'text_a' or 'text_b', not {preferred!r}"
-        )
-    for column in ("text_a", "text_b"):
-        if not row[column].strip():
-            raise InvalidInputError(f"{where}: {column} is empty")
-    context = (row.get("input") or "").strip() or None
-    pair_id = (row.get("index") or "").strip() or str(number)
-    return Pair(
-        row["text_a"], row["text_b"], "a" if preferred == "text_a" else "b", context, pair_id
-    )
-
-
 def main() -> None:
     """Print the synthetic evaluation table, or the constitution of an ICAI CSV."""
     import argparse
     import json
 
-    from learners.embeddings import SentenceTransformerEmbedder
-    from learners.llm import build_llm
+    from learners.backends.embeddings import SentenceTransformerEmbedder
+    from learners.backends.llm import build_llm
 
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("--pairs", type=int, default=200, help="pairs per synthetic set")

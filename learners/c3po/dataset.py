@@ -16,11 +16,11 @@ edits. A logged context whose embedding is close to the feedback's, and whose
 draft the user changed, is an in-scope pair (chosen = what the user wrote,
 rejected = the draft). The user's other contexts become near- or out-of-scope
 prompts by similarity, and a packaged set of general prompts
-(``learners/data/general_prompts.jsonl``) stands in for the paper's general
+(``learners/c3po/data/general_prompts.jsonl``) stands in for the paper's general
 out-of-scope set. Everything here is pure and deterministic; the training that
-consumes it lives in :mod:`learners.c3po_train`.
+consumes it lives in :mod:`learners.c3po.train`.
 
-    from learners.c3po import UserItem, build_dataset
+    from learners.c3po.dataset import UserItem, build_dataset
     dataset = build_dataset(feedback, feedback_vector, items)
     print(dataset.counts())
 """
@@ -66,7 +66,7 @@ class Pair:
 class Target:
     """A prompt whose behaviour should stay the base model's.
 
-    ``completion`` is None until :func:`learners.c3po_train.fill_targets` writes the
+    ``completion`` is None until :func:`learners.c3po.train.fill_targets` writes the
     base model's own greedy answer into it (the paper's out-of-scope responses
     are the base model's, not an external model's: section 4).
     """
@@ -92,7 +92,9 @@ class C3PODataset:
 
 @lru_cache(maxsize=1)
 def _packaged_prompts() -> tuple[str, ...]:
-    text = resources.files("learners").joinpath("data/general_prompts.jsonl").read_text("utf-8")
+    text = (
+        resources.files("learners.c3po").joinpath("data/general_prompts.jsonl").read_text("utf-8")
+    )
     prompts = []
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():

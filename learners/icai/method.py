@@ -16,8 +16,8 @@ test (an operation's detector or a feature comparison), so testing is exact
 and free. With an LLM, candidates and votes for principles without a test
 come from the paper's two prompts (Tailor's wording), parsed strictly.
 
-    python -m learners.icai_data --pairs 200 --seed 0   # synthetic evaluation table
-    python -m learners.icai_data --csv pairs.csv        # constitution of an ICAI CSV
+    python -m replay.icai_eval --pairs 200 --seed 0   # synthetic evaluation table
+    python -m replay.icai_eval --csv pairs.csv        # constitution of an ICAI CSV
 """
 
 from __future__ import annotations
@@ -35,18 +35,18 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from learners import operations as ops
-from learners.embeddings import Embedder
-from learners.icai_prompts import (
+from learners.backends.embeddings import Embedder
+from learners.backends.llm import LLM, require_llm
+from learners.icai.prompts import (
     Vote,
     generation_messages,
     parse_principles,
     parse_votes,
     voting_messages,
 )
-from learners.llm import LLM, require_llm
 from learners.signals import Features, Signal, analyze, features
-from learners.text import normalize
+from learners.style import operations as ops
+from learners.style.text import normalize
 from store.errors import InvalidInputError
 
 Test = dict[str, Any]

@@ -17,11 +17,11 @@ from typing import Any
 
 import numpy as np
 
+from learners.backends.embeddings import CachedEmbedder
+from learners.backends.llm import LLM, Completion, require_llm
 from learners.base import Learned, Learner, Neighbor
-from learners.embeddings import CachedEmbedder
-from learners.llm import LLM, Completion, require_llm
-from learners.policy import USER_SCOPE_SCORE, Policy, Retrieved, build_policy
-from learners.text import edit_distance
+from learners.core.policy import USER_SCOPE_SCORE, Policy, Retrieved, build_policy
+from learners.style.text import edit_distance
 from store.adapters import remove_user_files
 from store.db import Store
 from store.errors import ConflictError

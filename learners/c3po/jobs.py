@@ -1,10 +1,10 @@
 """C3PO adapters as background jobs: from a user's feedback and edits to a stored adapter.
 
 Stephan et al., "RLVF: Learning from Verbal Feedback without
-Overgeneralization" (ICML 2024, arXiv 2402.10893). ``learners.c3po`` builds the
+Overgeneralization" (ICML 2024, arXiv 2402.10893). ``learners.c3po.dataset`` builds the
 in-, near- and out-of-scope sets from the user's own logged contexts,
-``learners.c3po_train`` trains and evaluates the LoRA adapter, and this module
-runs that as a durable job (``learners.worker``): the request is checked up
+``learners.c3po.train`` trains and evaluates the LoRA adapter, and this module
+runs that as a durable job (``learners.jobs.worker``): the request is checked up
 front (the data set is built from stored embeddings, no model needed, so "too
 little in-scope data" is a 400 before any job exists), progress is reported per
 step, a cancel or a shutdown stops training at the next step (a shutdown puts
@@ -23,10 +23,10 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from learners.adapters import SMOLLM2_ID
-from learners.c3po import C3PODataset, UserItem, build_dataset, load_general_prompts
-from learners.embeddings import Embedder
-from learners.worker import JobControl
+from learners.backends.embeddings import Embedder
+from learners.c3po.adapters import SMOLLM2_ID
+from learners.c3po.dataset import C3PODataset, UserItem, build_dataset, load_general_prompts
+from learners.jobs.worker import JobControl
 from store.adapters import TMP_PREFIX, Adapter, insert_adapter, user_dir
 from store.db import Store
 from store.errors import InvalidInputError
@@ -129,7 +129,7 @@ def plan(
 
 def resolve_base(models_dir: Path, name: str | None) -> Path:
     """The base model folder: inside ``models_dir`` only (requests cannot name any path)."""
-    from learners.adapters import ensure_base_model
+    from learners.c3po.adapters import ensure_base_model
 
     if name is None:
         return ensure_base_model(models_dir)
@@ -157,9 +157,9 @@ class AdapterHandler:
         self.store, self.embedder, self.models_dir = store, embedder, models_dir
 
     def run(self, job: Job, control: JobControl) -> Trained:
-        from learners import adapters
-        from learners import c3po_train as tr
-        from learners.c3po import split_held_out
+        from learners.c3po import adapters
+        from learners.c3po import train as tr
+        from learners.c3po.dataset import split_held_out
 
         request = AdapterRequest.model_validate(job.params)
         planned = plan(self.store, self.embedder, job.tenant, job.user, request)

@@ -13,7 +13,7 @@ An exported adapter is a standard PEFT LoRA directory (``adapter_config.json`` +
 trained on (a hub id by default, never a path of this machine); users point it
 at their own copy of that model.
 
-    from learners.adapters import model_card, save_adapter, write_archive
+    from learners.c3po.adapters import model_card, save_adapter, write_archive
     save_adapter(result.model, adapter_dir, base_model="HuggingFaceTB/SmolLM2-135M-Instruct")
     write_archive(adapter_dir, model_card(meta), Path("adapter.tar.gz"))
 """
@@ -30,7 +30,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from learners.llm import local_gguf_path
+from learners.backends.llm import local_gguf_path
 from store.errors import UnavailableError
 
 if TYPE_CHECKING:

@@ -14,7 +14,7 @@ Rafailov et al. 2023 (arXiv 2305.18290) eq. 7, written by hand; the reference
 policy is the same network with the adapter switched off, so no second copy of
 the model is held, and its log-probabilities are computed once before training.
 
-    python -c "from pathlib import Path; from learners.adapters import ensure_base_model; \
+    python -c "from pathlib import Path; from learners.c3po.adapters import ensure_base_model; \
 print(ensure_base_model(Path('/tmp/tailor-models')))"
     python bench/adapter_train.py --steps 3
 
@@ -31,8 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from learners.c3po import C3PODataset, Pair, Target
-from learners.c3po_batch import (
+from learners.c3po.batch import (
     Tree,
     adapter_off,
     checkpointing,
@@ -48,6 +47,7 @@ from learners.c3po_batch import (
     shares_prefixes,
     token_logps,
 )
+from learners.c3po.dataset import C3PODataset, Pair, Target
 from store.errors import TailorError
 
 if TYPE_CHECKING:

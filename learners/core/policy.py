@@ -15,7 +15,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from learners.text import normalize
+from learners.style.text import normalize
 from store.records import Preference
 
 #: weight of a user-wide preference: explicit instructions outrank inferred ones

@@ -12,10 +12,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Literal
 
-from learners.llm import Messages, malformed, parse_json_object
+from learners.backends.llm import Messages, malformed, parse_json_object
 
 if TYPE_CHECKING:
-    from learners.icai import Pair
+    from learners.icai.method import Pair
 
 Vote = Literal["a", "b"] | None
 #: longest text shown to an LLM (characters)

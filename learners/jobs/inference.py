@@ -2,7 +2,7 @@
 
 Logging an interaction runs the offline learners at once and queues one
 ``inference`` job for the LLM learners (``Engine.log_interaction``); this
-handler runs that job in a server worker thread (``learners.worker``). The
+handler runs that job in a server worker thread (``learners.jobs.worker``). The
 preferences it infers are stored in the same transaction that marks the job
 and the interaction ``done``; a failed attempt leaves the interaction
 ``pending`` with the error text, a final failure marks it ``error``. The
@@ -14,8 +14,8 @@ from __future__ import annotations
 from typing import Any
 
 from learners.base import Learned, Learner
-from learners.engine import Engine, UserHistory
-from learners.worker import JobCancelled, JobControl
+from learners.core.engine import Engine, UserHistory
+from learners.jobs.worker import JobCancelled, JobControl
 from store.errors import NotFoundError, UnavailableError
 from store.interactions import get_interaction, set_inference
 from store.records import Evidence, Job

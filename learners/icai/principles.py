@@ -1,6 +1,6 @@
 """A user's constitution: ICAI run as a background job, its principles kept as preferences.
 
-Inverse Constitutional AI (Findeis et al., arXiv 2406.06560; ``learners.icai``)
+Inverse Constitutional AI (Findeis et al., arXiv 2406.06560; ``learners.icai.method``)
 compresses the user's pairwise choices into a few principles that reconstruct
 them. The pairs are the user's explicit ones (``POST .../pairs``, CSV import)
 plus, by default, one per edited interaction (what the user wrote preferred
@@ -17,8 +17,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from learners.embeddings import Embedder
-from learners.icai import (
+from learners.backends.embeddings import Embedder
+from learners.backends.llm import LLM, require_llm
+from learners.icai.method import (
     PREFIX,
     Constitution,
     Pair,
@@ -26,8 +27,7 @@ from learners.icai import (
     build_constitution,
     pairs_from_edits,
 )
-from learners.llm import LLM, require_llm
-from learners.worker import JobControl
+from learners.jobs.worker import JobControl
 from store.db import Store
 from store.errors import InvalidInputError
 from store.interactions import count_edited, edited_interactions

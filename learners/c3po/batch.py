@@ -1,4 +1,4 @@
-"""Tokenization and batching for C3PO training (``learners.c3po_train``).
+"""Tokenization and batching for C3PO training (``learners.c3po.train``).
 
 Prompts are formatted with the tokenizer's chat template and the loss covers
 completion tokens only. A preference pair shares one forward pass over the
@@ -14,7 +14,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from learners.c3po import Pair
+from learners.c3po.dataset import Pair
 
 if TYPE_CHECKING:
     import torch

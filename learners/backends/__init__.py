@@ -1,0 +1,1 @@
+"""Back-ends Tailor calls out to: LLMs (litellm, the local GGUF) and sentence embeddings."""
