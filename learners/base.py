@@ -90,6 +90,11 @@ class Learner:
     #: True when the learner calls an LLM (the service then needs one configured)
     needs_llm: ClassVar[bool] = False
     Options: ClassVar[type[BaseModel]] = NoOptions
+    #: True when this learner's preference keys start with a conflict slot
+    #: (``"structure=..."``): a policy then keeps one preference per slot
+    slotted: ClassVar[bool] = False
+    #: preferences with less support stay visible but are left out of policy texts
+    min_support: ClassVar[int] = 1
 
     def __init__(self, options: BaseModel | None = None, *, llm: LLM | None = None) -> None:
         self.options = options if options is not None else self.Options()
@@ -116,6 +121,13 @@ class Learner:
     ) -> tuple[list[Preference], list[str]]:
         """``contribute`` plus warnings for the caller when it had to fall back."""
         return self.contribute(preferences, neighbors), []
+
+    def slot(self, preference: Preference) -> str | None:
+        """Conflict slot of one of this learner's preferences ("structure" for bullets vs
+        prose), or None when it conflicts with nothing."""
+        if self.slotted and "=" in preference.key:
+            return preference.key.split("=", 1)[0]
+        return None
 
     def apply(self, operation: dict[str, Any], text: str) -> str:
         """Apply one of this learner's executable operations to ``text``."""

@@ -13,10 +13,12 @@ spirit of PROSE-style verification: Tailor's deterministic edit signals are
 given to the LLM as evidence, so it names changes that really happened.
 
 Inference runs in the background queue (``learners.jobs.inference``), never on the
-request path. Aggregation runs at policy time and is cached by the set of
-retrieved preferences; if it fails, the retrieved phrases are returned as
-they are (the policy still shows every one of them) with a warning the policy
-response carries.
+request path, and its LLM calls get no in-call retries there: the job queue retries
+the job (``learners.backends.llm``, one retry layer). Aggregation, which a user
+waits on, keeps the back-end's quick in-call retries. Aggregation runs at policy
+time and is cached by the set of retrieved preferences; if it fails, the
+retrieved phrases are returned as they are (the policy still shows every one
+of them) with a warning the policy response carries.
 """
 
 from __future__ import annotations
@@ -115,14 +117,28 @@ class CipherLearner(Learner):
         super().__init__(options, llm=llm)
         self._cache: OrderedDict[tuple[tuple[str, int], ...], str] = OrderedDict()
         self._lock = threading.Lock()
-        self.tokens = 0
+        # Several inference workers and request threads call the LLM through one learner:
+        # ``+=`` on an attribute is a read, an add and a write, and threads switching in
+        # between lose updates, so the counter is only changed under its own lock.
+        self._tokens_lock = threading.Lock()
+        self._tokens = 0
+
+    @property
+    def tokens(self) -> int:
+        """LLM tokens (prompt + completion) spent by this learner since it was built."""
+        with self._tokens_lock:
+            return self._tokens
+
+    def add_tokens(self, n: int) -> None:
+        with self._tokens_lock:
+            self._tokens += n
 
     def _complete(self, messages: Messages) -> str:
         if self.llm is None:
             raise LLMError("no LLM configured", code="llm_not_configured", retryable=False)
         options: CipherOptions = self.options  # type: ignore[assignment]
         completion = self.llm.complete(messages, max_tokens=options.max_tokens)
-        self.tokens += completion.tokens
+        self.add_tokens(completion.tokens)
         return parse_json_answer(completion.text, "preference")
 
     def learn_interaction(self, interaction: Interaction, history: History) -> list[Learned]:

@@ -22,7 +22,7 @@ class FeedbackLearner(Learner):
     source = "feedback"
 
     def learn_feedback(self, feedback: Feedback) -> list[Learned]:
-        scope = "context" if feedback.context else "user"
+        scope: Literal["context", "user"] = "context" if feedback.context else "user"
         return [_learned(feedback.text, scope, feedback.task)]
 
     def learn_interaction(self, interaction: Interaction, history: History) -> list[Learned]:

@@ -1,57 +1,92 @@
-"""The one registry of learners, by name.
+"""The one registry: learners and the simulation's baselines, by name.
 
-Built-in learners are listed in ``BUILTIN``; outside packages add theirs
-through the ``tailor.learners`` entry-point group, exactly like the built-ins
-(the pattern of simonw/llm's ``DEFAULT_PLUGINS`` plus entry points). The
-service, the CLI and the replay simulation all resolve names here.
+Built-in entries are listed in ``BUILTIN``; outside packages add theirs through
+the ``tailor.learners`` and ``tailor.baselines`` entry-point groups, exactly
+like the built-ins (the pattern of simonw/llm's ``DEFAULT_PLUGINS`` plus entry
+points). The service, the CLI and the replay simulation all resolve names here.
+
+Targets are ``"module:attr"`` strings imported only when the name is used.
+Baselines (PRELUDE's no-learning, oracle, ICL-edit, continual and
+explore-then-exploit agents, Gao et al., arXiv 2404.15269, section 4) are
+simulation agents: their targets live in ``replay/``, and resolving one is
+what the simulation does, so ``learners/`` itself never imports ``replay``.
 """
 
 from __future__ import annotations
 
 import importlib
+from dataclasses import dataclass
 from importlib.metadata import entry_points
+from typing import Any, Literal
 
 from learners.backends.llm import LLM, require_llm
 from learners.base import Learner
 from store.errors import InvalidInputError
 
-ENTRY_POINT_GROUP = "tailor.learners"
+Kind = Literal["learner", "baseline"]
 
-#: name -> "module:Class", imported only when the learner is used
-BUILTIN: dict[str, str] = {
-    "feedback": "learners.feedback:FeedbackLearner",
-    "edits": "learners.signals:EditSignalsLearner",
-    "rules": "learners.rules:RuleLearner",
-    "cipher-1": "learners.cipher:Cipher1Learner",
-    "cipher-5": "learners.cipher:CipherLearner",
+ENTRY_POINT_GROUPS: dict[Kind, str] = {
+    "learner": "tailor.learners",
+    "baseline": "tailor.baselines",
+}
+
+
+@dataclass(frozen=True)
+class Entry:
+    kind: Kind
+    #: "module:attr", imported only when the entry is used
+    target: str
+
+
+BUILTIN: dict[str, Entry] = {
+    "feedback": Entry("learner", "learners.feedback:FeedbackLearner"),
+    "edits": Entry("learner", "learners.signals:EditSignalsLearner"),
+    "rules": Entry("learner", "learners.rules:RuleLearner"),
+    "cipher-1": Entry("learner", "learners.cipher:Cipher1Learner"),
+    "cipher-5": Entry("learner", "learners.cipher:CipherLearner"),
+    "none": Entry("baseline", "replay.agents:NoLearning"),
+    "oracle": Entry("baseline", "replay.agents:Oracle"),
+    "icl-edit": Entry("baseline", "replay.agents:IclEdit"),
+    "continual": Entry("baseline", "replay.agents:Continual"),
+    "explore-exploit": Entry("baseline", "replay.agents:ExploreExploit"),
 }
 
 #: what the service runs when TAILOR_LEARNER is not set: the offline learners
 DEFAULT_LEARNERS: tuple[str, ...] = ("feedback", "edits", "rules")
 
 
-def _targets() -> dict[str, str]:
-    targets = dict(BUILTIN)
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        targets.setdefault(ep.name, ep.value)
-    return targets
+def _entries(kind: Kind) -> dict[str, str]:
+    entries = {name: e.target for name, e in BUILTIN.items() if e.kind == kind}
+    for ep in entry_points(group=ENTRY_POINT_GROUPS[kind]):
+        entries.setdefault(ep.name, ep.value)
+    return entries
+
+
+def names(kind: Kind) -> list[str]:
+    """Registered names of one kind, built-ins first, in registration order."""
+    return list(_entries(kind))
 
 
 def learner_names() -> list[str]:
-    return sorted(_targets())
+    return sorted(_entries("learner"))
+
+
+def resolve(kind: Kind, name: str) -> Any:
+    """The object a name of ``kind`` stands for; ``InvalidInputError`` when unknown."""
+    target = _entries(kind).get(name)
+    if target is None:
+        raise InvalidInputError(
+            f"unknown {kind} {name!r}; known: {', '.join(sorted(names(kind)))}",
+            code=f"unknown_{kind}",
+        )
+    module_name, _, attr = target.partition(":")
+    return getattr(importlib.import_module(module_name), attr)
 
 
 def learner_class(name: str) -> type[Learner]:
-    target = _targets().get(name)
-    if target is None:
-        raise InvalidInputError(
-            f"unknown learner {name!r}; known: {', '.join(learner_names())}",
-            code="unknown_learner",
-        )
-    module_name, _, attr = target.partition(":")
-    cls = getattr(importlib.import_module(module_name), attr)
+    cls = resolve("learner", name)
     if not (isinstance(cls, type) and issubclass(cls, Learner)):
-        raise InvalidInputError(f"{target} is not a Learner", code="unknown_learner")
+        raise InvalidInputError(f"{name!r} is not a Learner", code="unknown_learner")
     return cls
 
 

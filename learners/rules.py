@@ -34,7 +34,6 @@ from __future__ import annotations
 import difflib
 import re
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -42,9 +41,10 @@ from rapidfuzz.distance import Levenshtein
 
 from learners.base import History, Learned, Learner, Neighbor
 from learners.signals import analyze
+from learners.style import layout as lay
 from learners.style import operations as ops
 from learners.style.text import edit_distance, word_tokens
-from store.records import Interaction, Preference
+from store.records import Interaction, Preference, now
 
 _TOKEN = re.compile(r"\w+|[^\w\s]")
 
@@ -78,19 +78,19 @@ def _spans(text: str) -> list[tuple[str, int, int]]:
     return [(m.group(0), m.start(), m.end()) for m in _TOKEN.finditer(text)]
 
 
-def phrase_candidates(draft: str, final: str, options: RuleOptions) -> list[ops.Operation]:
+def phrase_candidates(draft: str, final: str, options: RuleOptions) -> list[ops.StoredOperation]:
     """Substitutions and deletions from a word-level alignment of the two bodies.
 
     Greeting and sign-off lines are left to their own operations, so that one
     habit ("closes with 'Best, Dana'") is one rule, not three phrase rules.
     """
-    before, after = ops.parse(draft).body, ops.parse(final).body
+    before, after = lay.parse(draft).body, lay.parse(final).body
     draft, final = "\n".join(before), "\n".join(after)
     a, b = _spans(draft), _spans(final)
     matcher = difflib.SequenceMatcher(
         a=[t for t, _, _ in a], b=[t for t, _, _ in b], autojunk=False
     )
-    found: list[ops.Operation] = []
+    found: list[ops.StoredOperation] = []
     for tag, i1, i2, j1, j2 in matcher.get_opcodes():
         if tag == "replace" and i2 - i1 <= options.max_phrase_tokens >= j2 - j1:
             src, dst = draft[a[i1][1] : a[i2 - 1][2]], final[b[j1][1] : b[j2 - 1][2]]
@@ -105,7 +105,7 @@ def phrase_candidates(draft: str, final: str, options: RuleOptions) -> list[ops.
     first = next((ln.strip() for ln in after if ln.strip()), "")
     last = next((ln.strip() for ln in reversed(after) if ln.strip()), "")
     for line in added:
-        if len(line.split()) > 20 or ops.BULLET.match(line) or ops.PREFIX_LINE.match(line):
+        if len(line.split()) > 20 or lay.BULLET.match(line) or lay.PREFIX_LINE.match(line):
             continue
         if line == first and line != last:
             found.append({"op": "prepend_line", "line": line})
@@ -114,11 +114,11 @@ def phrase_candidates(draft: str, final: str, options: RuleOptions) -> list[ops.
     return found
 
 
-def candidates(draft: str, final: str, options: RuleOptions) -> list[ops.Operation]:
+def candidates(draft: str, final: str, options: RuleOptions) -> list[ops.StoredOperation]:
     """Every executable change worth verifying: style signals first, then phrases."""
     found = [s.op for s in analyze(draft, final) if s.op is not None]
     found += phrase_candidates(draft, final, options)
-    unique: dict[str, ops.Operation] = {}
+    unique: dict[str, ops.StoredOperation] = {}
     for op in found:
         unique.setdefault(ops.key(op), op)
     return list(unique.values())
@@ -157,20 +157,21 @@ def prepare(
     ]
 
 
-def rebase(pairs: list[Pair], base: list[ops.Operation]) -> list[Pair]:
+def rebase(pairs: list[Pair], base: list[ops.StoredOperation]) -> list[Pair]:
     """The same pairs with ``base`` already applied to each draft."""
     if not base:
         return pairs
+    models = [ops.parse_operation(op) for op in base]
     rebased = []
     for pair in pairs:
-        draft = ops.apply_all(base, pair.draft)
+        draft = ops.apply_all(models, pair.draft)
         cost = int(Levenshtein.distance(word_tokens(draft), pair.final_tokens))
         rebased.append(replace(pair, draft=draft, cost=cost))
     return rebased
 
 
 def _keep_best(
-    best: dict[str, tuple[float, ops.Operation]], op: ops.Operation, score: float
+    best: dict[str, tuple[float, ops.StoredOperation]], op: ops.StoredOperation, score: float
 ) -> None:
     slot = ops.slot(op)
     if slot not in best or score > best[slot][0]:
@@ -212,7 +213,7 @@ class Verdict:
             "precision": round(self.precision, 3),
             "gain": self.gain,
             "score": round(self.score, 3),
-            "verified_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "verified_at": now(),  # the API's one timestamp format
         }
 
 
@@ -221,17 +222,22 @@ class Verdict:
 KEPT_SCORE = 10.0
 
 
-def verify(op: ops.Operation, pairs: list[Pair], evidence: frozenset[str] = frozenset()) -> Verdict:
+def verify(
+    op: ops.Operation | ops.StoredOperation,
+    pairs: list[Pair],
+    evidence: frozenset[str] = frozenset(),
+) -> Verdict:
     """Replay ``op`` on each pair; ``evidence`` ids count as confirmations when kept."""
+    model = ops.parse_operation(op)  # once, not per pair: this is the learner's hot loop
     helped, hurt, undone, gain, score = [], [], [], 0, 0.0
     weight_for = weight_against = kept = 0.0
     saved: list[int] = []
     for pair in pairs:
-        rewritten = ops.apply(op, pair.draft)
+        rewritten = model.apply(pair.draft)
         if rewritten == pair.draft:
-            if not ops.holds(op, pair.draft):
+            if not model.holds(pair.draft):
                 continue
-            if ops.holds(op, pair.final):
+            if model.holds(pair.final):
                 if pair.id in evidence:
                     weight_for += pair.weight  # applied (or already so) and kept
                     kept += pair.weight
@@ -284,6 +290,7 @@ class RuleLearner(Learner):
 
     name = "rules"
     source = "rule"
+    slotted = True
     Options = RuleOptions
 
     @property
@@ -331,16 +338,16 @@ class RuleLearner(Learner):
 
     def _judge(
         self,
-        fresh: list[ops.Operation],
+        fresh: list[ops.StoredOperation],
         existing: list[Preference],
         pairs: list[Pair],
         interaction: Interaction,
         near: list[Neighbor],
-    ) -> tuple[list[Learned], list[ops.Operation]]:
+    ) -> tuple[list[Learned], list[ops.StoredOperation]]:
         """Verdicts on new candidates and known rules; and the best active op per slot."""
         o = self.opts
         learned: list[Learned] = []
-        active: dict[str, tuple[float, ops.Operation]] = {}
+        active: dict[str, tuple[float, ops.StoredOperation]] = {}
         for op in fresh:
             verdict = verify(op, pairs)
             if (
@@ -367,14 +374,14 @@ class RuleLearner(Learner):
         return learned, [op for _, op in active.values()]
 
     @staticmethod
-    def _kept(op: ops.Operation, interaction: Interaction, near: list[Neighbor]) -> bool:
+    def _kept(op: ops.StoredOperation, interaction: Interaction, near: list[Neighbor]) -> bool:
         # The draft already followed the rule (e.g. it was rewritten by it) and the
         # user kept that: support for the rule here, though nothing was left to gain.
         return bool(near) and ops.holds(op, interaction.draft) and ops.holds(op, interaction.final)
 
     def _learned(
         self,
-        op: ops.Operation,
+        op: ops.StoredOperation,
         verdict: Verdict,
         interaction: Interaction,
         status: str,
@@ -403,4 +410,5 @@ class RuleLearner(Learner):
         return [rule for rule, _ in select(preferences, pairs)]
 
     def apply(self, operation: dict[str, Any], text: str) -> str:
-        return ops.apply(operation, text)
+        """Apply a stored rule; a malformed one is an ``InvalidInputError`` (invalid_operation)."""
+        return ops.parse_operation(operation).apply(text)

@@ -17,6 +17,7 @@ import re
 from dataclasses import dataclass, replace
 
 from learners.base import History, Learned, Learner
+from learners.style import layout as lay
 from learners.style import operations as ops
 from learners.style.text import word_tokens
 from store.records import Interaction
@@ -54,29 +55,29 @@ class Features:
 
 
 def features(text: str) -> Features:
-    layout = ops.parse(text)
+    layout = lay.parse(text)
     body = [ln for ln in layout.body if ln.strip()]
     body_text = "\n".join(layout.body)
-    numbered = sum(1 for ln in body if ops.NUMBERED.match(ln))
+    numbered = sum(1 for ln in body if lay.NUMBERED.match(ln))
     return Features(
         words=sum(1 for t in word_tokens(body_text) if t[0].isalnum()),
-        sentences=len(ops.sentences(ops.main_lines(text))),
-        bullets=sum(1 for ln in body if ops.BULLET.match(ln)) - numbered,
+        sentences=len(lay.sentences(lay.main_lines(text))),
+        bullets=sum(1 for ln in body if lay.BULLET.match(ln)) - numbered,
         numbered=numbered,
-        headings=sum(1 for ln in body if HEADING.match(ln) and not ops.PREFIX_LINE.match(ln)),
+        headings=sum(1 for ln in body if HEADING.match(ln) and not lay.PREFIX_LINE.match(ln)),
         paragraphs=len([p for p in re.split(r"\n\s*\n", body_text) if p.strip()]),
-        emojis=len(ops.EMOJI.findall(text)),
+        emojis=len(lay.EMOJI.findall(text)),
         exclamations=text.count("!"),
-        contractions=len(ops._CONTRACTED.findall(text)),
-        expanded=len(ops._EXPANDED_RE.findall(text)),
+        contractions=len(lay.CONTRACTED.findall(text)),
+        expanded=len(lay.EXPANDED_RE.findall(text)),
         greeting=layout.greeting,
         signoff=tuple(layout.signoff),
         first_person=len(FIRST.findall(body_text)),
         plural=len(PLURAL.findall(body_text)),
         second_person=len(SECOND.findall(body_text)),
         questions=body_text.count("?"),
-        hashtags=len(ops.HASHTAG.findall(text)),
-        prefix=ops._has_prefix_line(layout.body),
+        hashtags=len(lay.HASHTAG.findall(text)),
+        prefix=lay.prefix_label(layout.body),
     )
 
 
@@ -87,14 +88,14 @@ class Signal:
     key: str
     text: str
     evidence: str
-    op: ops.Operation | None = None
+    op: ops.StoredOperation | None = None
 
 
 def _greeting_template(draft: str | None, final: str) -> str:
-    name = ops.greeting_name(draft)
+    name = lay.greeting_name(draft)
     if name and name in final:
         return final.replace(name, "{name}", 1)
-    final_name = ops.greeting_name(final)
+    final_name = lay.greeting_name(final)
     return final.replace(final_name, "{name}", 1) if final_name else final
 
 
@@ -115,9 +116,9 @@ def _signals(draft: str, final: str) -> list[Signal]:
         return []
     a, b = features(draft), features(final)
     found: list[Signal] = []
-    op: ops.Operation | None
+    op: ops.StoredOperation | None
 
-    def add(key: str, text: str, evidence: str, op: ops.Operation | None = None) -> None:
+    def add(key: str, text: str, evidence: str, op: ops.StoredOperation | None = None) -> None:
         found.append(Signal(key, text, evidence, op))
 
     # The frame: greeting, sign-off, summary line.
@@ -169,8 +170,8 @@ def _signals(draft: str, final: str) -> list[Signal]:
         marker = next(
             (
                 ln.strip()[0]
-                for ln in ops.parse(final).body
-                if ops.BULLET.match(ln) and not ops.NUMBERED.match(ln)
+                for ln in lay.parse(final).body
+                if lay.BULLET.match(ln) and not lay.NUMBERED.match(ln)
             ),
             "-",
         )
@@ -302,6 +303,9 @@ class EditSignalsLearner(Learner):
 
     name = "edits"
     source = "edit"
+    slotted = True
+    #: a style signal seen in a single edit is kept (visible) but not yet used
+    min_support = 2
 
     def learn_interaction(self, interaction: Interaction, history: History) -> list[Learned]:
         return [

@@ -20,31 +20,30 @@ rewrites the draft before the user sees it:
 from __future__ import annotations
 
 import hashlib
-import shutil
-import tempfile
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from learners.backends.embeddings import CachedEmbedder, Embedder
+from learners import registry
+from learners.backends.embeddings import Embedder
 from learners.backends.llm import LLM
-from learners.core.engine import INFERENCE_JOB, Engine, NewInteraction
+from learners.core.config import EngineConfig
+from learners.core.engine import INFERENCE_JOB, NewInteraction
 from learners.jobs.inference import InferenceHandler
 from learners.jobs.worker import JobWorker
-from learners.registry import DEFAULT_LEARNERS, build_learners
+from learners.registry import DEFAULT_LEARNERS
 from learners.rules import RuleOptions, candidates, prepare, select, verify
+from learners.style import layout
 from learners.style import operations as ops
 from replay.corpus import Document
+from replay.scratch import ScratchEngine
 from replay.users import ME, Latent, RuleUser
-from store.db import Store
 from store.errors import InvalidInputError
 from store.jobs import claim
 from store.records import Interaction, Preference, now
-from store.vectors import VectorIndex
 
 #: Whole documents as contexts score lower under MiniLM than the short context
 #: descriptions apps send (same source ~0.19 on average, other sources ~0.07 on
@@ -75,7 +74,7 @@ def recipient(doc: Document) -> str:
 
 def base_draft(doc: Document) -> str:
     """The offline drafter: lead sentences, framed as an email for the email task."""
-    lead = " ".join(ops.sentences([doc.text.replace("\n", " ")])[:4])
+    lead = " ".join(layout.sentences([doc.text.replace("\n", " ")])[:4])
     if doc.task == "summarization":
         return lead
     return (
@@ -95,7 +94,7 @@ class Agent:
     name = "agent"
 
     def __init__(self) -> None:
-        self.last_operations: list[ops.Operation] = []
+        self.last_operations: list[ops.StoredOperation] = []
 
     @property
     def tokens(self) -> int:
@@ -110,6 +109,11 @@ class Agent:
 
     def close(self) -> None:
         return None
+
+    @classmethod
+    def create(cls, embedder: Embedder | None) -> Agent:
+        """The agent with its default options (what the registry builds by name)."""
+        return cls()
 
 
 class NoLearning(Agent):
@@ -138,12 +142,9 @@ class TailorAgent(Agent):
     ) -> None:
         super().__init__()
         self.name = name
-        built = build_learners(list(learners), llm=llm)
-        self._dir = Path(tempfile.mkdtemp(prefix="tailor-replay-"))
-        self.store = Store.open(self._dir)
-        cached = CachedEmbedder(embedder)
-        index = VectorIndex(self.store, model=embedder.model_name, dim=embedder.dim)
-        self.engine = Engine(self.store, index, cached, built, min_score=min_score, llm=llm)
+        config = EngineConfig(learners=tuple(learners), min_score=min_score)
+        self._scratch = ScratchEngine(embedder, config, llm=llm)
+        self.store, self.engine = self._scratch.store, self._scratch.engine
         # LLM learners (CIPHER) run right after each edit here, not in a background
         # thread: the next round must see what they learned, as in the paper.
         handlers = {INFERENCE_JOB: InferenceHandler(self.engine)}
@@ -176,8 +177,7 @@ class TailorAgent(Agent):
             self._inference.run_one(job)  # a failure is stored on the interaction
 
     def close(self) -> None:
-        self.store.close()
-        shutil.rmtree(self._dir, ignore_errors=True)
+        self._scratch.close()
 
 
 class HttpAgent(Agent):
@@ -253,7 +253,7 @@ class WindowRules(Agent):
     def propose(self, r: Round) -> str:
         window = self._pairs()
         pairs = prepare([(i, 1.0) for i in window], self.options.half_life)
-        found: dict[str, ops.Operation] = {}
+        found: dict[str, ops.StoredOperation] = {}
         for i in window:
             for op in candidates(i.draft, i.final, self.options):
                 found.setdefault(ops.key(op), op)
@@ -281,13 +281,19 @@ class IclEdit(Agent):
         self.options = RuleOptions()
         self.past: list[_Past] = []
 
+    @classmethod
+    def create(cls, embedder: Embedder | None) -> Agent:
+        if embedder is None:
+            raise InvalidInputError("agent 'icl-edit' needs the embedding model")
+        return cls(embedder)
+
     def propose(self, r: Round) -> str:
         if not self.past:
             return r.draft
         query = self.embedder.embed([r.context])[0]
         scores = np.stack([p.vector for p in self.past]) @ query
         nearest = [self.past[int(i)] for i in np.argsort(-scores)[: self.k]]
-        chosen: dict[str, ops.Operation] = {}
+        chosen: dict[str, ops.StoredOperation] = {}
         for p in nearest:  # most similar first: it wins its slot
             for op in candidates(p.interaction.draft, p.interaction.final, self.options):
                 chosen.setdefault(ops.slot(op), op)
@@ -317,7 +323,7 @@ def _interaction(r: Round, shown: str, final: str) -> Interaction:
     )
 
 
-def _rule(key: str, op: ops.Operation) -> Preference:
+def _rule(key: str, op: ops.StoredOperation) -> Preference:
     stamp = now()
     return Preference(
         id=key,
@@ -338,27 +344,38 @@ def _rule(key: str, op: ops.Operation) -> Preference:
     )
 
 
-BASELINES = ("none", "oracle", "icl-edit", "continual", "explore-exploit")
+@dataclass
+class Continual(WindowRules):
+    """Continual preference induction: rules mined and verified on the last 5 edits."""
+
+    name: str = "continual"
+
+
+@dataclass
+class ExploreExploit(WindowRules):
+    """Explore-then-exploit: rules mined and verified on the first 5 edits, then frozen."""
+
+    name: str = "explore-exploit"
+    freeze: bool = True
+
+
+#: the baselines, in the registry's order (``learners.registry`` resolves them by name)
+BASELINES = tuple(registry.names("baseline"))
 DEFAULT_AGENTS = (*BASELINES, "tailor")
 
 
 def build_agent(name: str, embedder: Embedder | None, llm: LLM | None = None) -> Agent:
-    """A baseline by name, ``tailor``, or registered learner names joined by '+'.
+    """A registered baseline, ``tailor``, or registered learner names joined by '+'.
 
     ``llm`` is given to learners that need one (``cipher-1``, ``cipher-5``).
     """
-    if name == "none":
-        return NoLearning()
-    if name == "oracle":
-        return Oracle()
-    if name == "continual":
-        return WindowRules(name="continual", window=5, freeze=False)
-    if name == "explore-exploit":
-        return WindowRules(name="explore-exploit", window=5, freeze=True)
+    if name in BASELINES:
+        cls = registry.resolve("baseline", name)
+        if not (isinstance(cls, type) and issubclass(cls, Agent)):
+            raise InvalidInputError(f"baseline {name!r} is not a replay Agent")
+        return cls.create(embedder)
     if embedder is None:
         raise InvalidInputError(f"agent {name!r} needs the embedding model")
-    if name == "icl-edit":
-        return IclEdit(embedder)
     learners = list(DEFAULT_LEARNERS) if name == "tailor" else name.split("+")
     try:
         return TailorAgent(embedder, learners, name, llm=llm)

@@ -40,8 +40,8 @@ from typing import Any, Literal
 from learners.backends.embeddings import Embedder
 from learners.backends.llm import LLM
 from learners.icai.csvfile import read_icai_csv
-from learners.icai.method import Constitution, Pair, agreement, build_constitution, judge
-from learners.icai.prompts import Vote
+from learners.icai.method import Constitution, agreement, build_constitution, judge
+from learners.icai.pairs import Pair, Vote
 from learners.signals import FIRST, PLURAL, SECOND, features
 from replay import corpus
 from store.errors import InvalidInputError

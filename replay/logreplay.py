@@ -12,19 +12,16 @@ later edit the learner would have predicted.
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from learners.backends.embeddings import CachedEmbedder, Embedder
-from learners.core.engine import Engine, NewInteraction
-from learners.registry import build_learners
+from learners.backends.embeddings import Embedder
+from learners.core.config import EngineConfig
+from learners.core.engine import NewInteraction
 from learners.style.text import edit_distance
 from replay.corpus import json_lines, read_lines
-from store.db import Store
+from replay.scratch import ScratchEngine
 from store.errors import InvalidInputError
-from store.vectors import VectorIndex
 
 
 @dataclass(frozen=True)
@@ -51,12 +48,8 @@ def read_export(path: Path) -> list[dict[str, object]]:
 
 def replay_log(path: Path, learners: list[str], embedder: Embedder) -> list[Replayed]:
     interactions = read_export(path)
-    built = build_learners(learners)
-    data_dir = Path(tempfile.mkdtemp(prefix="tailor-replay-log-"))
-    store = Store.open(data_dir)
-    try:
-        index = VectorIndex(store, model=embedder.model_name, dim=embedder.dim)
-        engine = Engine(store, index, CachedEmbedder(embedder), built)
+    with ScratchEngine(embedder, EngineConfig(learners=tuple(learners))) as scratch:
+        engine = scratch.engine
         results = []
         for number, row in enumerate(interactions, 1):
             context, draft, final = str(row["context"]), str(row["draft"]), str(row["final"])
@@ -77,9 +70,6 @@ def replay_log(path: Path, learners: list[str], embedder: Embedder) -> list[Repl
                 NewInteraction(context=context, draft=draft, final=final, task=task),
             )
         return results
-    finally:
-        store.close()
-        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 def report(results: list[Replayed], per_round: bool) -> str:

@@ -77,7 +77,7 @@ class Run:
         return statistics.fmean(self.f1) if self.f1 else 0.0
 
 
-def f1(used: list[ops.Operation], latent: Sequence[ops.Operation]) -> float:
+def f1(used: list[ops.StoredOperation], latent: Sequence[ops.StoredOperation]) -> float:
     a, b = {ops.key(o) for o in used}, {ops.key(o) for o in latent}
     if not a and not b:
         return 1.0

@@ -24,7 +24,7 @@ class Latent:
     task: str
     source: str
     text: str  # the paper's words
-    operations: tuple[ops.Operation, ...]
+    operations: tuple[ops.StoredOperation, ...]
 
 
 # fmt: off

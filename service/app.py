@@ -8,6 +8,7 @@ embedder so the real model is loaded once per test session.
 
 from __future__ import annotations
 
+import importlib.metadata
 import logging
 import threading
 from collections.abc import AsyncIterator
@@ -15,19 +16,15 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from learners.backends.embeddings import (
-    BatchingEmbedder,
-    CachedEmbedder,
-    Embedder,
-    SentenceTransformerEmbedder,
-)
+from learners.backends.embeddings import BatchingEmbedder, Embedder, SentenceTransformerEmbedder
 from learners.backends.llm import LiteLLMBackend
 from learners.c3po.jobs import ADAPTER_JOB, AdapterHandler
-from learners.core.engine import INFERENCE_JOB, Engine
+from learners.core.build import build_engine
+from learners.core.engine import INFERENCE_JOB
 from learners.icai.principles import PRINCIPLES_JOB, PrinciplesHandler
 from learners.jobs.inference import InferenceHandler
 from learners.jobs.worker import JobWorker, recover_interrupted
-from learners.registry import build_learners, learner_class
+from learners.registry import learner_class
 from service.errors import install_error_handlers
 from service.middleware import BodyLimitMiddleware, Metrics, MetricsMiddleware
 from service.ratelimit import RateLimiter
@@ -46,11 +43,10 @@ from service.routes import (
 from service.settings import Settings
 from store.adapters import remove_orphans
 from store.db import Store
-from store.vectors import VectorIndex
 
 log = logging.getLogger("tailor")
 
-VERSION = "0.1.0"
+VERSION = importlib.metadata.version("tailor")  # the one literal is in pyproject.toml
 
 
 def create_app(settings: Settings, *, embedder: Embedder | None = None) -> FastAPI:
@@ -63,20 +59,9 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> FastA
         model = embedder or SentenceTransformerEmbedder(settings.embedding_model or None)
         batching = BatchingEmbedder(model)
         batching.start()
-        cached = CachedEmbedder(batching, capacity=settings.embed_cache_size)
-        index = VectorIndex(
-            store, model=model.model_name, dim=model.dim, max_loaded=settings.index_cache_users
-        )
         llm = settings.build_llm()
-        engine = Engine(
-            store,
-            index,
-            cached,
-            build_learners(settings.learner_names, llm=llm),
-            default_k=settings.policy_k,
-            min_score=settings.policy_min_score,
-            llm=llm,
-        )
+        engine = build_engine(store, batching, settings.engine_config(), llm=llm)
+        cached, index = engine.embedder, engine.index
         app.state.store = store
         app.state.model = batching  # the embedder for whole-batch work (data sets, ICAI)
         remove_orphans(store)
@@ -116,7 +101,6 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> FastA
                 worker.wake()
 
         engine.on_enqueue = wake_workers
-        app.state.wake_workers = wake_workers
         for worker in workers:
             worker.start()
         if isinstance(llm, LiteLLMBackend):

@@ -44,17 +44,26 @@ class _Group(click.Group):
 
 
 @click.group(cls=_Group)
-@click.version_option("0.1.0", prog_name="tailor")
+@click.version_option(package_name="tailor", prog_name="tailor")  # read when asked
 def cli() -> None:
     """Tailor: learn each user's writing preferences from their edits and feedback."""
 
 
 @cli.command()
 @click.option("--host", default=None, help="Bind address (default 127.0.0.1; $TAILOR_HOST).")
-@click.option("--port", type=int, default=None, help="Port (default 8000; $TAILOR_PORT).")
+@click.option(
+    "--port", type=int, default=None, help="Port (default 8000; 0: any free port; $TAILOR_PORT)."
+)
 @data_dir_option
 def serve(host: str | None, port: int | None, data_dir: Path | None) -> None:
-    """Run the HTTP API. On a fresh data directory, create and print a key for 'default'."""
+    """Run the HTTP API. On a fresh data directory, create and print a key for 'default'.
+
+    Once it accepts requests it prints ``tailor listening on http://HOST:PORT``
+    (the port it got, with ``--port 0``).
+    """
+    import contextlib
+    import socket
+
     import uvicorn
     from pydantic import ValidationError
 
@@ -85,13 +94,31 @@ def serve(host: str | None, port: int | None, data_dir: Path | None) -> None:
         store.close()
     click.echo(f"Data directory: {settings.data_dir}", err=True)
     app = create_app(settings)
-    uvicorn.run(
+    config = uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
         timeout_graceful_shutdown=10,
     )
+    # The socket is bound here, before start-up, so that with port 0 the one port the
+    # kernel picked is the port served and printed (no bind-close-rebind race).
+    sock = config.bind_socket()
+    host, bound_port = sock.getsockname()[:2]
+    url = f"http://{f'[{host}]' if ':' in host else host}:{bound_port}"
+
+    class _Server(uvicorn.Server):
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets=sockets)
+            if self.started:
+                click.echo(f"tailor listening on {url}")
+
+    server = _Server(config)
+    # Ctrl+C: uvicorn shuts down, then raises KeyboardInterrupt again (as uvicorn.run, quiet).
+    with contextlib.suppress(KeyboardInterrupt):
+        server.run(sockets=[sock])
+    if not server.started:
+        sys.exit(3)  # uvicorn's STARTUP_FAILURE, as uvicorn.run
 
 
 @cli.group()
@@ -347,26 +374,80 @@ def adapters() -> None:
     """Per-user C3PO LoRA adapters: train, list, export."""
 
 
-@adapters.command("train")
+def _adapter_options() -> Any:
+    from learners.c3po.options import AdapterOptions
+
+    return AdapterOptions
+
+
+def _model_options(model: Any) -> list[click.Option]:
+    """One click option per field of the pydantic ``model``: its name, type and bounds,
+    default and description (so the model stays the only declaration)."""
+    import annotated_types as at
+
+    options = []
+    for name, field in model.model_fields.items():
+        bounds: dict[str, Any] = {}
+        for rule in field.metadata:
+            if isinstance(rule, at.Ge | at.Gt):
+                bounds["min"] = rule.ge if isinstance(rule, at.Ge) else rule.gt
+                bounds["min_open"] = isinstance(rule, at.Gt)
+            elif isinstance(rule, at.Le | at.Lt):
+                bounds["max"] = rule.le if isinstance(rule, at.Le) else rule.lt
+                bounds["max_open"] = isinstance(rule, at.Lt)
+            else:
+                raise TypeError(f"{model.__name__}.{name}: no CLI form for {rule!r}")
+        kind: click.ParamType[Any]
+        if field.annotation is int:
+            kind = click.IntRange(**bounds) if bounds else click.INT
+        elif field.annotation is float:
+            kind = click.FloatRange(**bounds) if bounds else click.FLOAT
+        elif field.annotation in (str, str | None) and not bounds:
+            kind = click.STRING
+        else:
+            raise TypeError(f"{model.__name__}.{name}: no CLI form for {field.annotation}")
+        options.append(
+            click.Option(
+                [f"--{name.replace('_', '-')}"],
+                type=kind,
+                default=field.default,
+                show_default=field.default is not None,
+                help=field.description,
+            )
+        )
+    return options
+
+
+class _ModelOptionsCommand(click.Command):
+    """A command that also takes one option per field of a pydantic model, added on first
+    use (parsing, --help) so that importing the CLI does not import pydantic."""
+
+    def __init__(self, *args: Any, model: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._model, self._added = model, False
+
+    def get_params(self, ctx: click.Context) -> list[click.Parameter]:
+        if not self._added:
+            self._added = True
+            names = [p.name for p in self.params]
+            at = names.index("data_dir") if "data_dir" in names else len(names)
+            self.params[at:at] = _model_options(self._model())
+        return super().get_params(ctx)
+
+
+@adapters.command("train", cls=_ModelOptionsCommand, model=_adapter_options)
 @click.option("--user", required=True)
 @click.option("--tenant", default="default", show_default=True)
 @click.option("--feedback-id", default=None, help="Train on this verbal feedback.")
 @click.option("--preference-id", "preference_ids", multiple=True, help="Or on preferences.")
-@click.option("--base-model", default=None, help="A model folder inside the models directory.")
-@click.option("--steps", type=click.IntRange(1, 5000), default=20, show_default=True)
-@click.option("--rank", type=click.IntRange(1, 64), default=8, show_default=True)
-@click.option("--threshold", type=float, default=0.25, show_default=True)
 @data_dir_option
 def adapters_train(
     user: str,
     tenant: str,
     feedback_id: str | None,
     preference_ids: tuple[str, ...],
-    base_model: str | None,
-    steps: int,
-    rank: int,
-    threshold: float,
     data_dir: Path | None,
+    **options: Any,
 ) -> None:
     """Train an adapter now, in this process (the server does the same as a job)."""
     from learners.backends.embeddings import SentenceTransformerEmbedder
@@ -378,13 +459,9 @@ def adapters_train(
 
     overrides: dict[str, Any] = {} if data_dir is None else {"data_dir": data_dir}
     settings = Settings(**overrides)
+    # The other options are AdapterOptions' fields (_model_options), validated here again.
     request = AdapterRequest(
-        feedback_id=feedback_id,
-        preference_ids=list(preference_ids) or None,
-        base_model=base_model,
-        steps=steps,
-        rank=rank,
-        threshold=threshold,
+        feedback_id=feedback_id, preference_ids=list(preference_ids) or None, **options
     )
     embedder = SentenceTransformerEmbedder(settings.embedding_model or None)
     store = Store.open(settings.data_dir)

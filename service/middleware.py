@@ -21,6 +21,7 @@ from learners.backends.embeddings import CachedEmbedder
 from learners.base import Learner
 from service.errors import error_body
 from store.db import Store
+from store.jobs import backlog
 
 
 async def _send_error(send: Send, status: int, code: str, message: str) -> None:
@@ -144,13 +145,7 @@ class _JobsCollector(Collector):
         if self.store is None:
             yield family
             return
-        # Done jobs accumulate (one per edited interaction with CIPHER): count only the
-        # backlog and the failures, which the (state, created_at) index finds directly.
-        rows = self.store.db.execute(
-            "SELECT kind, state, count(*) FROM jobs "
-            "WHERE state IN ('pending', 'running', 'error') GROUP BY kind, state"
-        ).fetchall()
-        for kind, state, count in rows:
+        for kind, state, count in backlog(self.store):
             family.add_metric([kind, state], count)
         yield family
 

@@ -11,13 +11,29 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from learners.core.policy import Policy
 from store.adapters import Adapter
 from store.errors import InvalidInputError
 from store.pairs import StoredPair
-from store.records import Feedback, Interaction, Job, Preference
+from store.records import (
+    Feedback,
+    Interaction,
+    Job,
+    Preference,
+    canonical_times,
+    canonical_timestamp,
+)
+
+#: Every timestamp of every response: RFC 3339 UTC with microseconds and ``Z``
+#: (``store.records.TIMESTAMP_FORMAT``); older rows stored in another ISO 8601 form are
+#: shown in this one too.
+Timestamp = Annotated[
+    str,
+    AfterValidator(canonical_timestamp),
+    Field(examples=["2026-12-02T08:06:00.123456Z"]),
+]
 
 Task = Annotated[
     str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$", examples=["email"])
@@ -76,14 +92,14 @@ class PreferencePublic(LearnedPublic):
     )
     version: int
     evidence: list[EvidencePublic]
-    created_at: str
-    updated_at: str
+    created_at: Timestamp
+    updated_at: Timestamp
 
     @classmethod
     def from_record(cls, p: Preference) -> PreferencePublic:
         return cls(
             **cls.fields_of(p),
-            stats=p.stats,
+            stats=canonical_times(p.stats),
             version=p.version,
             evidence=[
                 EvidencePublic(type=e.item_type, id=e.item_id, detail=e.detail) for e in p.evidence
@@ -135,7 +151,7 @@ class InteractionPublic(Schema):
     metadata: dict[str, Any] | None
     edit_distance: int
     accepted: bool
-    created_at: str
+    created_at: Timestamp
     learned: list[LearnedPublic] = []
     inference: Literal["pending", "done", "error"] | None = Field(
         None,
@@ -189,7 +205,7 @@ class FeedbackPublic(Schema):
     text: str
     task: str | None
     context: str | None
-    created_at: str
+    created_at: Timestamp
     preference: LearnedPublic | None
     learned: list[LearnedPublic]
 
@@ -301,9 +317,11 @@ class JobPublic(Schema):
     result: dict[str, Any] | None
     params: dict[str, Any]
     item_id: str | None
-    run_after: str | None = Field(description="Earliest next attempt of a job waiting to retry.")
-    created_at: str
-    updated_at: str
+    run_after: Timestamp | None = Field(
+        description="Earliest next attempt of a job waiting to retry."
+    )
+    created_at: Timestamp
+    updated_at: Timestamp
 
     @classmethod
     def from_record(cls, job: Job) -> JobPublic:
@@ -315,7 +333,7 @@ class JobPublic(Schema):
             progress=job.progress,
             attempts=job.attempts,
             error=job.error,
-            result=job.result,
+            result=canonical_times(job.result),
             params=job.params,
             item_id=job.item_id,
             run_after=job.run_after,
@@ -345,7 +363,7 @@ class PairPublic(Schema):
     context: str | None
     client_id: str | None
     origin: str = Field(description="'api' or 'csv'.")
-    created_at: str
+    created_at: Timestamp
 
     @classmethod
     def from_record(cls, p: StoredPair) -> PairPublic:
@@ -383,7 +401,7 @@ class ConstitutionPublic(Schema):
         "it was built from (abstentions count 0.5); null before the first build."
     )
     pairs: int | None = Field(description="Pairs the last constitution was built from.")
-    built_at: str | None
+    built_at: Timestamp | None
     job: JobPublic | None = Field(description="The latest build job, whatever its state.")
 
 
@@ -400,7 +418,7 @@ class AdapterPublic(Schema):
     metrics: dict[str, Any] = Field(
         description="Held-out in-scope reward accuracy and margin; out-of-scope drift (KL)."
     )
-    created_at: str
+    created_at: Timestamp
 
     @classmethod
     def from_record(cls, a: Adapter) -> AdapterPublic:

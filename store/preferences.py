@@ -277,3 +277,15 @@ def delete_preference(store: Store, tenant: str, user: str, pref_id: str) -> Non
         )
         if cursor.rowcount == 0:
             raise NotFoundError(f"no preference {pref_id!r} for this user")
+
+
+def retire_others(db: Any, tenant: str, user: str, source: str, keep: Sequence[str]) -> int:
+    """Retire the user's active preferences of ``source`` not in ``keep`` (in ``db``'s
+    transaction); returns how many were retired."""
+    marks = ",".join("?" * len(keep)) or "''"
+    cursor = db.execute(
+        f"UPDATE preferences SET status = 'retired', updated_at = ? WHERE tenant = ? "
+        f"AND user = ? AND source = ? AND status = 'active' AND id NOT IN ({marks})",
+        [now(), tenant, user, source, *keep],
+    )
+    return int(cursor.rowcount)

@@ -13,9 +13,49 @@ from typing import Any
 USER_ID = re.compile(r"[A-Za-z0-9._@-]{1,128}")
 
 
+#: The one timestamp format of the store and the API: RFC 3339, UTC, microseconds, ``Z``
+#: (``2026-12-02T08:06:00.123456Z``). Fixed width, so it sorts as text.
+TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+
+def timestamp(moment: datetime) -> str:
+    """``moment`` in the one timestamp format (a naive datetime is taken as UTC)."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime(TIMESTAMP_FORMAT)
+
+
 def now() -> str:
-    """UTC timestamp with microseconds, ISO 8601: sorts as text."""
-    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+    """The current time in the one timestamp format (``TIMESTAMP_FORMAT``)."""
+    return timestamp(datetime.now(UTC))
+
+
+def canonical_timestamp(value: str) -> str:
+    """An ISO 8601 timestamp (``Z`` or an offset, any precision) in the one format.
+
+    Rows written before the format was unified hold ``+00:00`` and whole seconds in
+    places (ICAI's ``built_at``, a rule's ``verified_at``); the API shows them like the
+    rest. A value that is not a timestamp is returned unchanged.
+    """
+    try:
+        return timestamp(datetime.fromisoformat(value))
+    except ValueError:
+        return value
+
+
+def canonical_times(value: Any) -> Any:
+    """``value`` with every string under a key ending in ``_at`` made canonical, in nested
+    dicts and lists too. For Tailor's own JSON (stats, job results), never user metadata."""
+    if isinstance(value, dict):
+        return {
+            k: canonical_timestamp(v)
+            if isinstance(v, str) and k.endswith("_at")
+            else canonical_times(v)
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [canonical_times(v) for v in value]
+    return value
 
 
 def new_id(prefix: str) -> str:

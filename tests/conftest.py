@@ -16,6 +16,7 @@ from service.app import create_app
 from service.settings import Settings
 from store.db import Store
 from store.keys import create_key
+from tests.live import Server
 
 
 @pytest.fixture(autouse=True)
@@ -30,6 +31,19 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 @pytest.fixture(scope="session")
 def embedder() -> SentenceTransformerEmbedder:
     return SentenceTransformerEmbedder()
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """One `tailor serve` subprocess for the session's tests that only talk HTTP to it.
+
+    Each such test uses its own tenant (``live_server.key_for(tenant)``), so they
+    cannot see each other's data; tests about the process itself (kill -9, restarts,
+    the key printed at first start) start their own ``Server``.
+    """
+    server = Server(tmp_path_factory.mktemp("live") / "data")
+    yield server
+    server.stop()
 
 
 @pytest.fixture

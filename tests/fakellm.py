@@ -73,11 +73,23 @@ class ScriptedLLM:
 class Provider:
     """Behaviour of the fake provider; tests flip ``mode`` while it runs."""
 
-    mode: str = "ok"  # ok | 429 | 500 | timeout | malformed
+    #: ``hold``: answer only once ``release`` is set (or, as a safety limit, after ``delay``)
+    mode: str = "ok"  # ok | 429 | 500 | timeout | hold | malformed
     delay: float = 5.0
     #: seconds every answer takes, like a real provider's latency
     latency: float = 0.0
     calls: list[dict[str, Any]] = field(default_factory=list)
+    #: answers sent so far (any status); a request is in flight from ``calls`` until then
+    answered: int = 0
+    #: set by the test to let ``hold`` requests be answered
+    release: threading.Event = field(default_factory=threading.Event)
+    #: set once a request arrived (of any mode)
+    received: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def in_flight(self) -> int:
+        """Requests received and not answered yet."""
+        return len(self.calls) - self.answered
 
     def answer(self, messages: Messages) -> str:
         """The content of a successful answer (subclasses script other prompts)."""
@@ -88,8 +100,15 @@ class Provider:
 
         @app.post("/v1/chat/completions")
         async def chat(request: Request) -> JSONResponse:
+            try:
+                return await answer(request)
+            finally:
+                self.answered += 1
+
+        async def answer(request: Request) -> JSONResponse:
             body = await request.json()
             self.calls.append(body)
+            self.received.set()
             mode = self.mode
             if mode == "429":
                 return JSONResponse(
@@ -103,6 +122,10 @@ class Provider:
                 )
             if mode == "timeout":
                 await asyncio.sleep(self.delay)
+            elif mode == "hold":
+                end = asyncio.get_running_loop().time() + self.delay
+                while not self.release.is_set() and asyncio.get_running_loop().time() < end:
+                    await asyncio.sleep(0.01)
             elif self.latency:
                 await asyncio.sleep(self.latency)
             content = self.answer(body["messages"])

@@ -166,9 +166,16 @@ def test_a_job_interrupted_by_a_restart_resumes_and_can_be_cancelled(
         assert job["attempts"] == 1  # the interrupted attempt was given back
         cancelled = client.post(f"/v1/jobs/{job_id}/cancel")
         assert cancelled.status_code == 200 and cancelled.json()["state"] == "cancelled"
-        time.sleep(1.0)  # the worker stops at its next step and stores nothing
-        assert client.get(f"/v1/jobs/{job_id}").json()["state"] == "cancelled"
-        assert client.get(f"/v1/users/{USER}/adapters").json()["count"] == 0
+        # One background worker runs adapter jobs one at a time, so a second job can
+        # start only once the cancelled training has really stopped (5,000 steps would
+        # hold the worker for many minutes).
+        second = client.post(f"/v1/users/{USER}/adapters", json=body | {"steps": 2}).json()
+        assert wait_job(client, second["id"])["state"] == "done"
+        stopped = client.get(f"/v1/jobs/{job_id}").json()
+        assert stopped["state"] == "cancelled" and stopped["progress"] < 0.5
+        # The cancelled attempt stored nothing: the only adapter is the second job's.
+        adapters = client.get(f"/v1/users/{USER}/adapters").json()["data"]
+        assert [a["job_id"] for a in adapters] == [second["id"]]
         again = client.post(f"/v1/jobs/{job_id}/cancel")
         assert again.status_code == 409 and again.json()["error"]["code"] == "job_finished"
 

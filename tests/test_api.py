@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
+import time
 from pathlib import Path
+from typing import Any
 
 from fastapi.testclient import TestClient
 
@@ -228,3 +231,140 @@ def test_metrics_count_requests_by_route(client: TestClient) -> None:
     assert "tailor_interactions_logged_total 1.0" in text
     with TestClient(client.app) as anonymous:
         assert anonymous.get("/metrics").status_code == 401
+
+
+# -- one timestamp format ---------------------------------------------------------
+
+#: RFC 3339, UTC, microseconds, "Z": the only form a timestamp takes in a response
+STAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z")
+
+
+def timestamps(value: Any, path: str = "$") -> list[tuple[str, Any]]:
+    """Every ``*_at`` value (and a job's ``run_after``) anywhere in a JSON document."""
+    found: list[tuple[str, Any]] = []
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if (key.endswith("_at") or key == "run_after") and item is not None:
+                found.append((f"{path}.{key}", item))
+            else:
+                found += timestamps(item, f"{path}.{key}")
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            found += timestamps(item, f"{path}[{i}]")
+    return found
+
+
+def wait_done(client: TestClient, job_id: str) -> dict[str, Any]:
+    deadline = time.monotonic() + 60
+    while (job := client.get(f"/v1/jobs/{job_id}").json())["state"] not in {"done", "error"}:
+        assert time.monotonic() < deadline, job
+        time.sleep(0.05)
+    assert job["state"] == "done", job
+    return job  # type: ignore[no-any-return]
+
+
+def test_every_timestamp_in_every_response_has_one_format(client: TestClient) -> None:
+    from replay.icai_eval import synthetic_pairs
+    from store.adapters import Adapter, insert_adapter
+
+    logged = [
+        log(client, "dana", context=f"{BOSS}, take {n}", draft="Hi boss! 😀 Done.",
+            final="Hello Maria, done.", feedback="no emojis" if n == 0 else None)
+        for n in range(3)
+    ]  # fmt: skip
+    for i, pair in enumerate(synthetic_pairs("orthogonal", 8, seed=0)):
+        body = {"a": pair.a, "b": pair.b, "preferred": pair.preferred, "client_id": f"p{i}"}
+        assert client.post("/v1/users/dana/pairs", json=body).status_code == 201
+    started = client.post("/v1/users/dana/principles", json={"method": "offline"}).json()
+    job = wait_done(client, started["id"])
+
+    # Rows written before the format was unified (+00:00, whole seconds) are shown in it too.
+    store = client.app.state.store  # type: ignore[attr-defined]
+    legacy = "2025-01-02T03:04:05+00:00"
+    with store.transaction() as db:
+        insert_adapter(
+            db,
+            Adapter(
+                id="adp_old", tenant="acme", user="dana", job_id=None, base_model="tiny",
+                feedback="be brief", params={}, counts={}, metrics={}, path="nowhere",
+                created_at=legacy,
+            ),
+        )  # fmt: skip
+        result = dict(job["result"], built_at=legacy)
+        db.execute("UPDATE jobs SET result = ? WHERE id = ?", [json.dumps(result), job["id"]])
+        db.execute(
+            "UPDATE preferences SET stats = ? WHERE user = 'dana' AND source = 'feedback'",
+            [json.dumps({"verified_at": legacy})],
+        )
+
+    # An edited preference keeps its old text in the export's versions (replaced_at).
+    first = client.get("/v1/users/dana/preferences").json()["data"][0]
+    edited = client.patch(f"/v1/users/dana/preferences/{first['id']}", json={"text": "Be brief."})
+    assert edited.status_code == 200, edited.text
+
+    responses = {
+        "interaction": logged[0],
+        "interactions": client.get("/v1/users/dana/interactions").json(),
+        "preferences": client.get("/v1/users/dana/preferences").json(),
+        "job": client.get(f"/v1/jobs/{job['id']}").json(),
+        "principles": client.get("/v1/users/dana/principles").json(),
+        "pairs": client.get("/v1/users/dana/pairs").json(),
+        "adapters": client.get("/v1/users/dana/adapters").json(),
+        "export": [
+            json.loads(line) for line in client.get("/v1/users/dana/export").text.splitlines()
+        ],
+    }
+    found = timestamps(responses)
+    keys = {path.rsplit(".", 1)[-1] for path, _ in found}
+    assert {"created_at", "updated_at", "built_at", "verified_at", "replaced_at"} - keys == set()
+    wrong = [(path, value) for path, value in found if not STAMP.fullmatch(str(value))]
+    assert wrong == []
+    assert responses["adapters"]["data"][0]["created_at"] == "2025-01-02T03:04:05.000000Z"
+    assert responses["principles"]["built_at"] == "2025-01-02T03:04:05.000000Z"
+
+
+# -- streamed export --------------------------------------------------------------
+
+
+def test_a_large_export_is_streamed_page_by_page(client: TestClient) -> None:
+    from store.interactions import insert_interaction
+    from store.records import Interaction, new_id, now
+    from store.users import export_user
+
+    store = client.app.state.store  # type: ignore[attr-defined]
+    with store.transaction() as db:
+        for n in range(2000):
+            insert_interaction(
+                db,
+                Interaction(
+                    id=new_id("int"), tenant="acme", user="bulk", context=f"Email {n}",
+                    draft="Hi", final="Hello", task=None, feedback=None, client_id=None,
+                    metadata={"n": n}, edit_distance=1, accepted=False, created_at=now(),
+                ),
+            )  # fmt: skip
+
+    # The generator reads one page per query, on demand: one page before the first record.
+    reads: list[str] = []
+    store.db.conn.set_trace_callback(
+        lambda sql: reads.append(sql) if "FROM interactions" in sql else None
+    )
+    try:
+        records = export_user(store, "acme", "bulk", page_size=100)
+        first = next(records)
+        assert first["type"] == "interaction" and first["metadata"] == {"n": 0}
+        assert len(reads) == 1
+        rest = list(records)
+        assert len(reads) == 2000 // 100 + 1  # 20 full pages and the empty one that ends it
+    finally:
+        store.db.conn.set_trace_callback(None)
+    assert [r["metadata"]["n"] for r in [first, *rest]] == list(range(2000))
+
+    # Through the route: NDJSON sent as a stream (no Content-Length), every row once.
+    with client.stream("GET", "/v1/users/bulk/export") as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("application/x-ndjson")
+        assert "content-length" not in response.headers
+        chunks = list(response.iter_bytes())
+    lines = b"".join(chunks).decode().splitlines()
+    assert len(lines) == 2000
+    assert len({json.loads(line)["id"] for line in lines}) == 2000

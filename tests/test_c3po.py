@@ -337,7 +337,9 @@ def test_micro_batches_and_checkpointing_give_the_full_batch_gradient(tiny_dir: 
         weights.append({k: v for k, v in trained.state_dict().items() if "lora_" in k})
     assert weights[0].keys() == weights[1].keys()
     for key, value in weights[0].items():
-        torch.testing.assert_close(value, weights[1][key], atol=1e-5, rtol=1e-4)
+        # float32 sums in another order differ in the last bits (seen: 1.9e-5 on one
+        # of 512 weights after several steps); a wrong gradient differs by far more.
+        torch.testing.assert_close(value, weights[1][key], atol=1e-4, rtol=1e-3)
 
 
 def test_should_stop_cancels_training(tiny_dir: Path) -> None:

@@ -18,7 +18,8 @@ from learners.backends.embeddings import SentenceTransformerEmbedder
 from learners.backends.llm import LiteLLMBackend, LLMError, Messages
 from learners.icai import csvfile
 from learners.icai import method as icai
-from learners.icai.method import Candidate, Constitution, Pair, Votes
+from learners.icai.method import Candidate, Constitution, Votes
+from learners.icai.pairs import Pair
 from learners.style import operations as ops
 from replay import icai_eval as icai_data
 from store.errors import InvalidInputError, UnavailableError

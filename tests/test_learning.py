@@ -11,7 +11,7 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from learners.style import operations as ops
+from learners.style import layout
 from learners.style.text import edit_distance
 
 NAMES = ["Maria", "Tom", "Priya", "Chen", "Olga", "Ravi", "Lena", "Omar", "Kate", "Ben"]
@@ -62,8 +62,8 @@ def email_draft(i: int) -> tuple[str, str]:
 
 def dana_edits(draft: str, signoff: str = "Best") -> str:
     """Dana's habits: 'Hello', no filler sentence, 'use' not 'utilize', her own sign-off."""
-    name = ops.greeting_name(ops.parse(draft).greeting)
-    body = " ".join(ops.parse(draft).body)
+    name = layout.greeting_name(layout.parse(draft).greeting)
+    body = " ".join(layout.parse(draft).body)
     body = body.replace("I hope this email finds you well. ", "").replace("utilize", "use")
     return f"Hello {name},\n\n{body}\n\n{signoff},\nDana"
 
@@ -74,7 +74,7 @@ def summary_draft(i: int) -> tuple[str, str]:
 
 def lee_edits(draft: str) -> str:
     """Lee's summaries: a TL;DR line, then the first three sentences as a numbered list."""
-    first = ops.sentences([draft])[:3]
+    first = layout.sentences([draft])[:3]
     items = "\n".join(f"{n}. {s}" for n, s in enumerate(first, 1))
     return f"TL;DR: {first[0]}\n\n{items}"
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 
 from learners.signals import analyze, features
+from learners.style import layout as lay
 from learners.style import operations as ops
+from store.errors import InvalidInputError
 
 EMAIL = """Hey Maria!
 
@@ -20,7 +22,7 @@ SUMMARY = (
     "Two members voted against. The mayor called it a fair compromise."
 )
 
-CASES: list[tuple[ops.Operation, str]] = [
+CASES: list[tuple[ops.StoredOperation, str]] = [
     ({"op": "replace_phrase", "src": "Let me know", "dst": "Tell me"}, EMAIL),
     ({"op": "delete_phrase", "phrase": "I hope this email finds you well."}, EMAIL),
     ({"op": "remove_emojis"}, EMAIL),
@@ -52,12 +54,12 @@ def test_apply_makes_the_detector_pass_and_is_idempotent(op: ops.Operation, text
 
 
 def test_layout_finds_greeting_body_and_signoff() -> None:
-    layout = ops.parse(EMAIL)
+    layout = lay.parse(EMAIL)
     assert layout.greeting == "Hey Maria!"
     assert layout.signoff == ["Thanks,", "Sam"]
     assert layout.body[0].startswith("I hope")
-    assert ops.parse("Hello there, the meeting is at noon.").greeting is None
-    assert ops.parse("Can we talk?\nThanks for asking?").signoff == []
+    assert lay.parse("Hello there, the meeting is at noon.").greeting is None
+    assert lay.parse("Can we talk?\nThanks for asking?").signoff == []
 
 
 def test_operations_on_real_text() -> None:
@@ -84,7 +86,7 @@ def test_operations_on_real_text() -> None:
 
 
 def test_unknown_operation_is_a_clear_error() -> None:
-    with pytest.raises(ValueError, match="unknown operation 'explode'"):
+    with pytest.raises(InvalidInputError, match="unknown operation 'explode'"):
         ops.apply({"op": "explode"}, "text")
 
 
@@ -113,3 +115,67 @@ def test_structure_and_length_signals() -> None:
     assert "length=shorter" in signals
     f = features(final)
     assert (f.numbered, f.prefix, f.bullets) == (2, "TL;DR:", 0)
+
+
+# -- the typed form: stored dicts validated once, keys stable ---------------------------
+
+#: key() of stored rules, computed with the positional-lambda implementation before
+#: operations became models: keys are stored in the database, so they must not move.
+STORED_KEYS = {
+    "phrase:utilize=replace_phrase(dst='use',src='utilize')": {
+        "op": "replace_phrase",
+        "src": "utilize",
+        "dst": "use",
+    },
+    "length=limit_sentences(n=3)": {"op": "limit_sentences", "n": 3},
+    "structure=to_bullets()": {"op": "to_bullets"},
+    "structure=to_bullets(marker='*')": {"op": "to_bullets", "marker": "*"},
+    "structure=to_numbered(max_items=4)": {"op": "to_numbered", "max_items": 4},
+    "greeting=set_greeting(template='Hi {name},')": {
+        "op": "set_greeting",
+        "template": "Hi {name},",
+    },
+    "signoff=set_signoff(lines=['Cheers,', 'Dana'])": {
+        "op": "set_signoff",
+        "lines": ["Cheers,", "Dana"],
+    },
+    "prefix=add_prefix(label='TL;DR:')": {"op": "add_prefix", "label": "TL;DR:"},
+}
+
+
+@pytest.mark.parametrize("expected", sorted(STORED_KEYS))
+def test_keys_of_stored_operations_do_not_change(expected: str) -> None:
+    assert ops.key(STORED_KEYS[expected]) == expected
+
+
+@pytest.mark.parametrize(("op", "text"), CASES)
+def test_every_kind_round_trips_and_holds_after_it_is_applied(
+    op: ops.StoredOperation, text: str
+) -> None:
+    model = ops.parse_operation(op)
+    assert ops.parse_operation(ops.dump(model)) == model
+    assert ops.key(ops.dump(model)) == ops.key(op)
+    assert model.holds(model.apply(text)), op
+
+
+@pytest.mark.parametrize(
+    ("stored", "problem"),
+    [
+        ({"op": "set_signoff"}, "needs the parameter 'lines'"),
+        ({"op": "limit_sentences", "n": "three"}, "'limit_sentences' parameter 'n'"),
+        ({"op": "limit_sentences", "n": 0}, "'limit_sentences' parameter 'n'"),
+        ({"op": "shout"}, "unknown operation 'shout'"),
+        ({"op": "remove_emojis", "also": 1}, "has no parameter 'also'"),
+        ({"lines": ["Bye"]}, "no 'op'"),
+        ("remove_emojis", "a JSON object"),
+    ],
+)
+def test_a_malformed_stored_operation_is_a_validation_error(stored: object, problem: str) -> None:
+    with pytest.raises(InvalidInputError, match=problem) as caught:
+        ops.parse_operation(stored)
+    assert caught.value.code == "invalid_operation"
+    if isinstance(stored, dict):  # also where the engine applies a stored rule
+        from learners.rules import RuleLearner
+
+        with pytest.raises(InvalidInputError):
+            RuleLearner().apply(stored, EMAIL)

@@ -6,13 +6,10 @@ import os
 import re
 import shutil
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from store.db import Store
-from store.keys import create_key
 from tests.live import Server
 
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -26,14 +23,9 @@ def api_examples() -> list[str]:
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[tuple[Server, str]]:
-    data_dir = tmp_path / "data"
-    store = Store.open(data_dir)
-    _, key = create_key(store, "readme")
-    store.close()
-    live = Server(data_dir)
-    yield live, key
-    live.kill()
+def server(live_server: Server) -> tuple[Server, str]:
+    """The session's shared server, with a key of a tenant of this test's own."""
+    return live_server, live_server.key_for("readme")
 
 
 @pytest.mark.skipif(shutil.which("curl") is None, reason="needs curl")

@@ -6,6 +6,7 @@ import csv
 import json
 from pathlib import Path
 
+import httpx
 import pytest
 from click.testing import CliRunner
 
@@ -18,6 +19,7 @@ from replay.simulate import schedule, simulate, write_reports
 from replay.users import LATENT, RuleUser, latent_for
 from service.cli import cli
 from store.errors import InvalidInputError
+from tests.live import Server
 
 
 def test_packaged_corpus_has_every_prelude_source() -> None:
@@ -178,45 +180,54 @@ def test_the_llm_protocol_runs_against_an_openai_compatible_provider(
     assert "LLM users, 8 rounds" in (tmp_path / "results.md").read_text()
 
 
-def test_simulation_runs_against_a_live_server(tmp_path: Path) -> None:
+def test_simulation_runs_against_a_live_server(tmp_path: Path, live_server: Server) -> None:
     from store.db import Store
-    from store.keys import create_key
-    from tests.live import Server
 
-    data_dir = tmp_path / "data"
-    store = Store.open(data_dir)
-    _, key = create_key(store, "replay")
-    store.close()
-    server = Server(data_dir)
-    try:
-        out = tmp_path / "out"
-        result = CliRunner().invoke(
-            cli,
-            [
-                "replay",
-                "simulate",
-                "--task",
-                "email",
-                "--learners",
-                "none,tailor",
-                "--rounds",
-                "12",
-                "--seeds",
-                "1",
-                "--url",
-                server.url,
-                "--key",
-                key,
-                "--out",
-                str(out),
-            ],
+    key = live_server.key_for("replay")
+
+    def logged() -> float:
+        metrics = httpx.get(
+            f"{live_server.url}/metrics", headers={"Authorization": f"Bearer {key}"}
         )
-        assert result.exit_code == 0, result.output
-        rows = {r["learner"]: r for r in csv.DictReader((out / "results.csv").open())}
-        assert int(rows["tailor"]["cumulative_cost"]) < int(rows["none"]["cumulative_cost"])
-        # Each run used its own user on the server and deleted it afterwards.
-        store = Store.open(data_dir)
-        assert store.db.execute("SELECT count(*) FROM interactions").fetchone()[0] == 0
-        store.close()
+        line = next(
+            ln
+            for ln in metrics.text.splitlines()
+            if ln.startswith("tailor_interactions_logged_total ")
+        )
+        return float(line.split()[1])
+
+    before = logged()
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        cli,
+        [
+            "replay",
+            "simulate",
+            "--task",
+            "email",
+            "--learners",
+            "none,tailor",
+            "--rounds",
+            "12",
+            "--seeds",
+            "1",
+            "--url",
+            live_server.url,
+            "--key",
+            key,
+            "--out",
+            str(out),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    rows = {r["learner"]: r for r in csv.DictReader((out / "results.csv").open())}
+    assert int(rows["tailor"]["cumulative_cost"]) < int(rows["none"]["cumulative_cost"])
+    assert logged() - before == 12  # every round of the tailor run was logged on the server
+    # Each run used its own user on the server and deleted it afterwards (the shared
+    # server's other tenants are not this test's business).
+    store = Store.open(live_server.data_dir)
+    try:
+        count = "SELECT count(*) FROM interactions WHERE tenant = ?"
+        assert store.db.execute(count, ["replay"]).fetchone()[0] == 0
     finally:
-        server.kill()
+        store.close()

@@ -24,6 +24,7 @@ def started() -> Iterator[list[Server]]:
             server.kill()
 
 
+@pytest.mark.slow  # a real server killed and restarted: ~20-30 s
 def test_kill_9_loses_no_acknowledged_write_and_index_is_rebuilt(
     tmp_path: Path, started: list[Server]
 ) -> None:

@@ -14,6 +14,17 @@ Answers are parsed strictly (``parse_json_answer``): an answer that is not the
 JSON object asked for raises ``LLMError`` like any failed call, so callers
 record it instead of storing garbage (the mem0 failure mode this avoids).
 Heavy imports (litellm ~4-5 s, transformers, llama_cpp) happen on first use.
+
+One retry layer per call. The in-call retries (``TAILOR_LLM_RETRIES``) are for
+calls a user waits on: ``/generate`` and CIPHER-5's aggregation on the policy
+path. Queued work (CIPHER inference jobs, ICAI principle builds) is retried by
+the job queue with its own backoff (``TAILOR_JOB_MAX_ATTEMPTS``), so its
+handlers run inside ``no_in_call_retries()``: every LLM call made in that block,
+on that thread, is tried once, and a steady 429 costs one provider call per job
+attempt instead of attempts x (retries + 1). The block is a context variable, so
+it reaches calls deep inside a learner without a parameter on every signature and
+never affects other threads (request threads keep their retries); work handed to
+another thread inside it must carry it (``contextvars.copy_context``).
 """
 
 from __future__ import annotations
@@ -25,6 +36,9 @@ import os
 import re
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -99,6 +113,28 @@ def require_llm(llm: LLM | None, what: str) -> LLM:
     return llm
 
 
+# -- one retry layer -------------------------------------------------------------
+
+#: in-call retries for the calls of this context; None: each back-end's own setting
+_RETRIES: ContextVar[int | None] = ContextVar("tailor_llm_retries", default=None)
+
+
+@contextmanager
+def no_in_call_retries() -> Iterator[None]:
+    """Inside: LLM calls on this thread are tried once (queued work; see the docstring)."""
+    token = _RETRIES.set(0)
+    try:
+        yield
+    finally:
+        _RETRIES.reset(token)
+
+
+def in_call_retries(configured: int) -> int:
+    """How many times a failed call may be retried here and now."""
+    override = _RETRIES.get()
+    return configured if override is None else override
+
+
 # -- litellm ---------------------------------------------------------------------
 
 #: HTTP statuses worth retrying: timeouts, conflicts, rate limits, server errors
@@ -146,6 +182,7 @@ class LiteLLMBackend:
         self, messages: Messages, *, max_tokens: int = 256, temperature: float = 0.0
     ) -> Completion:
         litellm = self._module()
+        retries = in_call_retries(self.retries)
         attempt = 0
         while True:
             try:
@@ -165,7 +202,7 @@ class LiteLLMBackend:
                 raise
             except Exception as exc:  # litellm raises many types; classify, never swallow
                 error = _classify(exc)
-            if not error.retryable or attempt >= self.retries:
+            if not error.retryable or attempt >= retries:
                 raise error
             delay = self.backoff * 2**attempt
             log.warning("LLM call failed (%s); retrying in %.1f s", error, delay)

@@ -37,6 +37,7 @@ from typing import TypeVar
 
 import numpy as np
 
+from learners.c3po.options import NEAR_THRESHOLD, default_of
 from store.errors import InvalidInputError
 
 T = TypeVar("T")
@@ -116,8 +117,8 @@ def build_dataset(
     feedback_vector: np.ndarray,
     items: Sequence[UserItem],
     *,
-    threshold: float = 0.35,
-    near_threshold: float = 0.15,
+    threshold: float = default_of("threshold"),
+    near_threshold: float = NEAR_THRESHOLD,
     min_in_scope: int = 4,
     general_prompts: Sequence[str] | None = None,
     general_vectors: np.ndarray | None = None,

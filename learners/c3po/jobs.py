@@ -21,11 +21,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from learners.backends.embeddings import Embedder
 from learners.c3po.adapters import SMOLLM2_ID
 from learners.c3po.dataset import C3PODataset, UserItem, build_dataset, load_general_prompts
+from learners.c3po.options import NEAR_THRESHOLD, AdapterOptions
 from learners.jobs.worker import JobControl
 from store.adapters import TMP_PREFIX, Adapter, insert_adapter, user_dir
 from store.db import Store
@@ -40,32 +41,14 @@ MAX_ITEMS = 2000
 DEFAULT_BASE = "SmolLM2-135M-Instruct"
 
 
-class AdapterRequest(BaseModel):
-    """What ``POST .../adapters`` accepts (stored as the job's params)."""
-
-    model_config = ConfigDict(extra="forbid")
+class AdapterRequest(AdapterOptions):
+    """What ``POST .../adapters`` accepts (stored as the job's params): what to train on,
+    plus the options of ``learners.c3po.options.AdapterOptions``."""
 
     feedback_id: str | None = Field(None, description="Train on this piece of verbal feedback.")
     preference_ids: list[str] | None = Field(
         None, min_length=1, max_length=20, description="Or on these learned preferences."
     )
-    base_model: str | None = Field(
-        None,
-        description="A Hugging Face causal LM folder inside the models directory "
-        "(TAILOR_MODELS_DIR); default: SmolLM2-135M-Instruct, converted once from the "
-        "packaged GGUF.",
-    )
-    steps: int = Field(20, ge=1, le=5000)
-    rank: int = Field(8, ge=1, le=64, description="LoRA rank (vLLM serves up to 16 by default).")
-    threshold: float = Field(
-        0.25,
-        ge=-1,
-        le=1,
-        description="Cosine to the feedback above which a context is in scope (calibrated "
-        "for all-MiniLM-L6-v2: an instruction such as 'use bullet points in emails' scores "
-        "0.14-0.48 against email contexts and <= 0.12 against unrelated ones).",
-    )
-    seed: int = 0
 
     @model_validator(mode="after")
     def _one_source(self) -> AdapterRequest:
@@ -119,7 +102,7 @@ def plan(
         feedback_vector,
         items,
         threshold=request.threshold,
-        near_threshold=min(0.12, request.threshold),
+        near_threshold=min(NEAR_THRESHOLD, request.threshold),
         general_prompts=prompts,
         general_vectors=vectors,
         seed=request.seed,
@@ -165,7 +148,7 @@ class AdapterHandler:
         planned = plan(self.store, self.embedder, job.tenant, job.user, request)
         base = resolve_base(self.models_dir, request.base_model)
         control.check()
-        options = tr.TrainOptions(steps=request.steps, rank=request.rank, seed=request.seed)
+        options = tr.TrainOptions(**request.training())
         model, tokenizer = adapters.load_base(base, device=options.device)
         train_pairs, held_out = split_held_out(planned.dataset.in_scope, seed=request.seed)
 

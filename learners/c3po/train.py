@@ -29,7 +29,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from learners.c3po.batch import (
     Tree,
@@ -48,6 +48,7 @@ from learners.c3po.batch import (
     token_logps,
 )
 from learners.c3po.dataset import C3PODataset, Pair, Target
+from learners.c3po.options import TrainingFields
 from store.errors import TailorError
 
 if TYPE_CHECKING:
@@ -56,11 +57,11 @@ if TYPE_CHECKING:
 LLAMA_PROJECTIONS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
 
-class TrainOptions(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class TrainOptions(TrainingFields):
+    """Everything training reads: ``steps``, ``rank`` and ``seed`` come from
+    ``learners.c3po.options.TrainingFields`` (the options a client sets, declared once);
+    the fields below are set only by code (the job, benchmarks, tests)."""
 
-    steps: int = Field(20, ge=1, description="optimizer steps")
-    rank: int = Field(8, ge=1, description="LoRA rank r")
     alpha: int = Field(16, gt=0, description="LoRA alpha (the update is scaled by alpha / r)")
     dropout: float = Field(0.0, ge=0, lt=1, description="LoRA dropout")
     lr: float = Field(5e-4, gt=0, description="AdamW learning rate (LoRA weights only)")
@@ -80,7 +81,6 @@ class TrainOptions(BaseModel):
     )
     max_length: int = Field(256, ge=16, description="tokens per sequence (prompt + completion)")
     max_new_tokens: int = Field(64, ge=1, description="length of the base model's completions")
-    seed: int = Field(0, description="seeds the LoRA init, batch order and generation")
     device: str = Field("auto", description="'auto' (CUDA in bf16 when present), 'cpu', 'cuda'")
     target_modules: list[str] = Field(
         default_factory=lambda: list(LLAMA_PROJECTIONS),

@@ -214,8 +214,8 @@ class Engine:
                     return self._replayed(existing, new)
             raise
         self.index.add(tenant, user, [vector_id], vector[None, :])
-        if item.inference == "pending" and self.on_enqueue is not None:
-            self.on_enqueue()
+        if item.inference == "pending":
+            self._wake()
         return Logged(item, get_preferences(self.store, tenant, user, pref_ids), True)
 
     def _replayed(self, existing: Interaction, new: NewInteraction) -> Logged:
@@ -379,13 +379,23 @@ class Engine:
         candidates = [
             Retrieved(p, max(wide.get((e.item_type, e.item_id), 0.0) for e in p.evidence))
             for p in kept
+            if p.support >= self._min_support(p)
         ]
         candidates += [
             Retrieved(p, USER_SCOPE_SCORE)
             for p in user_wide_preferences(self.store, tenant, user, task)
         ]
-        policy = build_policy(candidates, [p for p in kept if p.operation is not None])
+        rules = [p for p in kept if p.operation is not None]
+        policy = build_policy(candidates, rules, self._slot)
         return replace(policy, warnings=warnings) if warnings else policy
+
+    def _slot(self, preference: Preference) -> str | None:
+        learner = self._by_source.get(preference.source)
+        return learner.slot(preference) if learner is not None else None
+
+    def _min_support(self, preference: Preference) -> int:
+        learner = self._by_source.get(preference.source)
+        return learner.min_support if learner is not None else 1
 
     def rewrite(
         self, tenant: str, user: str, context: str, draft: str, *, task: str | None = None
@@ -422,15 +432,31 @@ class Engine:
                 text = rewritten
         return text, applied
 
+    # -- background jobs ----------------------------------------------------------
+
+    def submit(self, tenant: str, user: str, kind: str, params: dict[str, Any]) -> Job:
+        """Queue a background job of ``kind`` and wake the workers: how routes start jobs.
+
+        (An interaction's inference job is queued inside the transaction that
+        stores the interaction, by ``log_interaction``, with the same wake-up.)
+        """
+        with self.store.transaction() as db:
+            job = enqueue(db, tenant=tenant, user=user, kind=kind, params=params)
+        self._wake()
+        return job
+
     def retry_job(self, tenant: str, job_id: str) -> Job:
         """Queue a failed job again; an inference job's interaction shows ``pending`` again."""
         with self.store.transaction() as db:
             job = retry(self.store, tenant, job_id)
             if job.kind == INFERENCE_JOB and job.item_id is not None:
                 set_inference(db, tenant, job.item_id, "pending", job.error)
+        self._wake()
+        return job
+
+    def _wake(self) -> None:
         if self.on_enqueue is not None:
             self.on_enqueue()
-        return job
 
     def export(self, tenant: str, user: str) -> Iterator[dict[str, Any]]:
         return export_user(self.store, tenant, user)

@@ -12,6 +12,7 @@ by its support count, and the ranked texts are joined. User-wide preferences
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,8 +23,6 @@ from store.records import Preference
 USER_SCOPE_SCORE = 1.0
 #: at most this many preferences go into the aggregated text and system prompt
 MAX_PREFERENCES = 12
-#: style signals seen in a single edit are kept (visible) but not yet used
-MIN_SIGNAL_SUPPORT = 2
 #: recency half-life, in evidence items, when two signals contradict each other
 CONFLICT_HALF_LIFE = 2.0
 
@@ -73,14 +72,17 @@ def _weight(item: Retrieved) -> float:
     return item.score * (1.0 + math.log(max(item.preference.support, 1)))
 
 
-def slot_of(pref: Preference) -> str | None:
-    """Conflict slot of a style preference ("structure" for bullets vs prose), if any."""
-    if pref.source in {"edit", "rule"} and "=" in pref.key:
-        return pref.key.split("=", 1)[0]
+#: the conflict slot of a preference (its learner's ``Learner.slot``), None for no conflict
+SlotOf = Callable[[Preference], str | None]
+
+
+def _no_slot(pref: Preference) -> str | None:
     return None
 
 
-def resolve_conflicts(candidates: list[Retrieved], rules: list[Preference]) -> list[Retrieved]:
+def resolve_conflicts(
+    candidates: list[Retrieved], rules: list[Preference], slot_of: SlotOf = _no_slot
+) -> list[Retrieved]:
     """One style preference per slot: the verified rule's, else recent and well supported.
 
     Within a slot, each preference scores the sum over its evidence of
@@ -93,8 +95,6 @@ def resolve_conflicts(candidates: list[Retrieved], rules: list[Preference]) -> l
     for item in candidates:
         pref = item.preference
         slot = slot_of(pref)
-        if pref.source == "edit" and pref.support < MIN_SIGNAL_SUPPORT:
-            continue
         if slot is None or pref.kind == "rule":
             kept.append(item)
         elif slot in ruled:
@@ -115,9 +115,11 @@ def resolve_conflicts(candidates: list[Retrieved], rules: list[Preference]) -> l
     return kept
 
 
-def build_policy(candidates: list[Retrieved], rules: list[Preference] | None = None) -> Policy:
+def build_policy(
+    candidates: list[Retrieved], rules: list[Preference] | None = None, slot_of: SlotOf = _no_slot
+) -> Policy:
     rules = rules or []
-    ranked = rank(resolve_conflicts(candidates, rules))[:MAX_PREFERENCES]
+    ranked = rank(resolve_conflicts(candidates, rules, slot_of))[:MAX_PREFERENCES]
     texts = [_sentence(r.preference.text) for r in ranked]
     return Policy(
         preference=" ".join(texts),

@@ -9,7 +9,7 @@ import io
 from pathlib import Path
 from typing import Any
 
-from learners.icai.method import Pair
+from learners.icai.pairs import Pair
 from store.errors import InvalidInputError
 
 REQUIRED = ("text_a", "text_b", "preferred_text")

@@ -28,17 +28,16 @@ import json
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, fields
-from datetime import UTC, datetime
 from statistics import NormalDist
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from learners.backends.embeddings import Embedder
 from learners.backends.llm import LLM, require_llm
+from learners.icai.pairs import Pair, Vote
 from learners.icai.prompts import (
-    Vote,
     generation_messages,
     parse_principles,
     parse_votes,
@@ -48,28 +47,10 @@ from learners.signals import Features, Signal, analyze, features
 from learners.style import operations as ops
 from learners.style.text import normalize
 from store.errors import InvalidInputError
+from store.records import now
 
 Test = dict[str, Any]
 PREFIX = "Select the response that "
-
-
-@dataclass(frozen=True)
-class Pair:
-    """Two texts and which one the annotator preferred."""
-
-    a: str
-    b: str
-    preferred: Literal["a", "b"]
-    context: str | None = None
-    id: str | None = None
-
-    @property
-    def chosen(self) -> str:
-        return self.a if self.preferred == "a" else self.b
-
-    @property
-    def rejected(self) -> str:
-        return self.b if self.preferred == "a" else self.a
 
 
 @dataclass(frozen=True)
@@ -111,7 +92,7 @@ class Constitution:
     agreement: float
     pairs: int
     counts: dict[str, int] = field(default_factory=dict)
-    built_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+    built_at: str = field(default_factory=now)  # the API's one timestamp format
 
     @property
     def keys(self) -> list[str]:
@@ -211,8 +192,8 @@ def check_test(test: Test) -> None:
     """Raise ``InvalidInputError`` unless ``test`` is a test this module can run."""
     if "op" in test:
         try:
-            ops.kind(test["op"])
-        except (ValueError, TypeError, KeyError) as exc:
+            ops.parse_operation(test["op"])
+        except InvalidInputError as exc:
             raise InvalidInputError(f"invalid principle test {test!r}: {exc}") from exc
     elif test.get("feature") not in FEATURES or test.get("direction") not in ("more", "fewer"):
         raise InvalidInputError(f"invalid principle test {test!r}")

@@ -18,22 +18,22 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from learners.backends.embeddings import Embedder
-from learners.backends.llm import LLM, require_llm
+from learners.backends.llm import LLM, no_in_call_retries, require_llm
 from learners.icai.method import (
     PREFIX,
     Constitution,
-    Pair,
     PrincipleResult,
     build_constitution,
     pairs_from_edits,
 )
+from learners.icai.pairs import Pair
 from learners.jobs.worker import JobControl
 from store.db import Store
 from store.errors import InvalidInputError
 from store.interactions import count_edited, edited_interactions
 from store.pairs import list_pairs
-from store.preferences import upsert_preference
-from store.records import Job, now
+from store.preferences import retire_others, upsert_preference
+from store.records import Job
 
 PRINCIPLES_JOB = "principles"
 SOURCE = "principle"
@@ -103,13 +103,15 @@ class PrinciplesHandler:
         pairs = user_pairs(self.store, job.tenant, job.user, request.include_edits)
         check_enough(len(pairs))
         control.progress(0.1, {"pairs": len(pairs)})
-        return build_constitution(
-            pairs,
-            embedder=self.embedder,
-            llm=llm,
-            max_principles=request.max_principles,
-            min_relevance=request.min_relevance,
-        )
+        # The queue retries the job with backoff: no in-call retries on top of it.
+        with no_in_call_retries():
+            return build_constitution(
+                pairs,
+                embedder=self.embedder,
+                llm=llm,
+                max_principles=request.max_principles,
+                min_relevance=request.min_relevance,
+            )
 
     def commit(self, db: Any, job: Job, constitution: Constitution) -> dict[str, Any]:
         kept: list[str] = []
@@ -130,12 +132,7 @@ class PrinciplesHandler:
                     stats=stats_of(p),
                 )
             )
-        marks = ",".join("?" * len(kept)) or "''"
-        db.execute(
-            f"UPDATE preferences SET status = 'retired', updated_at = ? WHERE tenant = ? "
-            f"AND user = ? AND source = ? AND status = 'active' AND id NOT IN ({marks})",
-            [now(), job.tenant, job.user, SOURCE, *kept],
-        )
+        retire_others(db, job.tenant, job.user, SOURCE, kept)
         return constitution.to_dict() | {"preference_ids": kept}
 
     def failed(self, db: Any, job: Job, error: str, final: bool) -> None:

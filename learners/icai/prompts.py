@@ -10,14 +10,10 @@ Answers must be the JSON object asked for; anything else raises ``LLMError``.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Literal
 
 from learners.backends.llm import Messages, malformed, parse_json_object
+from learners.icai.pairs import Pair, Vote
 
-if TYPE_CHECKING:
-    from learners.icai.method import Pair
-
-Vote = Literal["a", "b"] | None
 #: longest text shown to an LLM (characters)
 MAX_CHARS = 4000
 

@@ -7,12 +7,17 @@ preferences it infers are stored in the same transaction that marks the job
 and the interaction ``done``; a failed attempt leaves the interaction
 ``pending`` with the error text, a final failure marks it ``error``. The
 interaction itself is never touched otherwise, so nothing is lost.
+
+The job's retries are the only ones: the LLM calls of a run get no in-call retries
+(``learners.backends.llm.no_in_call_retries``), so a provider answering 429 costs
+one call per attempt, ``TAILOR_JOB_MAX_ATTEMPTS`` in all.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from learners.backends.llm import no_in_call_retries
 from learners.base import Learned, Learner
 from learners.core.engine import Engine, UserHistory
 from learners.jobs.worker import JobCancelled, JobControl
@@ -41,7 +46,10 @@ class InferenceHandler:
             )
         _, vector = engine.vector(job.tenant, job.user, item.context)
         history = UserHistory(engine, job.tenant, job.user, vector, item.task)
-        return [(lr, pref) for lr in learners for pref in lr.learn_interaction(item, history)]
+        # One retry layer: the queue retries this job with backoff, so each LLM call is
+        # tried once here (learners.backends.llm).
+        with no_in_call_retries():
+            return [(lr, pref) for lr in learners for pref in lr.learn_interaction(item, history)]
 
     def commit(self, db: Any, job: Job, outcome: list[tuple[Learner, Learned]]) -> dict[str, Any]:
         item_id = job.item_id or ""

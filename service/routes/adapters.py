@@ -2,14 +2,13 @@
 
 from pathlib import Path
 
-from fastapi import APIRouter, Request, status
+from fastapi import APIRouter, status
 from fastapi.responses import FileResponse
 
 from learners.c3po.jobs import ADAPTER_JOB, AdapterRequest, plan, resolve_base
-from service.deps import SettingsDep, StoreDep, TenantDep, UserDep
+from service.deps import EngineDep, ModelDep, SettingsDep, StoreDep, TenantDep, UserDep
 from service.schemas import AdapterPublic, AdaptersPublic, JobPublic
 from store.adapters import adapter_path, get_adapter, list_adapters
-from store.jobs import enqueue
 
 router = APIRouter(prefix="/v1/users/{user}/adapters", tags=["adapters"])
 
@@ -23,19 +22,18 @@ def train_adapter(
     tenant: TenantDep,
     store: StoreDep,
     settings: SettingsDep,
-    request: Request,
+    engine: EngineDep,
+    model: ModelDep,
 ) -> JobPublic:
     """Start training an adapter on a feedback (or preferences); poll ``GET /v1/jobs/{id}``.
 
     The data set is built now from the stored embeddings, so too little
     in-scope data is a 400 ``not_enough_data`` with the counts, before any job.
     """
-    plan(store, request.app.state.model, tenant, user, body)
+    plan(store, model, tenant, user, body)
     if body.base_model is not None:
         resolve_base(settings.models_path, body.base_model)
-    with store.transaction() as db:
-        job = enqueue(db, tenant=tenant, user=user, kind=ADAPTER_JOB, params=body.model_dump())
-    request.app.state.wake_workers()
+    job = engine.submit(tenant, user, ADAPTER_JOB, body.model_dump())
     return JobPublic.from_record(job)
 
 

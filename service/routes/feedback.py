@@ -1,8 +1,8 @@
 """Verbal feedback ("no emojis in emails to my boss")."""
 
-from fastapi import APIRouter, Request, status
+from fastapi import APIRouter, status
 
-from service.deps import EngineDep, SettingsDep, TenantDep, UserDep
+from service.deps import EngineDep, MetricsDep, SettingsDep, TenantDep, UserDep
 from service.schemas import FeedbackCreate, FeedbackPublic, check_lengths
 
 router = APIRouter(prefix="/v1/users/{user}/feedback", tags=["feedback"])
@@ -15,12 +15,12 @@ def create_feedback(
     tenant: TenantDep,
     engine: EngineDep,
     settings: SettingsDep,
-    request: Request,
+    metrics: MetricsDep,
 ) -> FeedbackPublic:
     """Store feedback; with a ``context`` it applies near that context, else everywhere."""
     check_lengths(settings.max_text_chars, text=body.text, context=body.context)
     item, learned = engine.add_feedback(
         tenant, user, body.text, task=body.task, context=body.context
     )
-    request.app.state.metrics.feedback.inc()
+    metrics.feedback.inc()
     return FeedbackPublic.from_record(item, learned)

@@ -1,9 +1,9 @@
 """Liveness and Prometheus metrics."""
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from service.deps import TenantDep
+from service.deps import MetricsDep, TenantDep
 
 router = APIRouter(tags=["health"])
 
@@ -15,7 +15,6 @@ def healthz() -> dict[str, str]:
 
 
 @router.get("/metrics", response_class=Response)
-def metrics(request: Request, tenant: TenantDep) -> Response:
+def read_metrics(metrics: MetricsDep, tenant: TenantDep) -> Response:
     """Prometheus text format (any valid key; the figures are service-wide counts)."""
-    registry = request.app.state.metrics.registry
-    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+    return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -2,10 +2,10 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response, status
+from fastapi import APIRouter, Query, Response, status
 
 from learners.core.engine import NewInteraction
-from service.deps import EngineDep, SettingsDep, StoreDep, TenantDep, UserDep
+from service.deps import EngineDep, MetricsDep, SettingsDep, StoreDep, TenantDep, UserDep
 from service.schemas import (
     InteractionCreate,
     InteractionPublic,
@@ -25,7 +25,7 @@ def create_interaction(
     tenant: TenantDep,
     engine: EngineDep,
     settings: SettingsDep,
-    request: Request,
+    metrics: MetricsDep,
     response: Response,
 ) -> InteractionPublic:
     """Log what the user made of a draft; learn from it. Same ``client_id`` again: 200."""
@@ -38,7 +38,7 @@ def create_interaction(
     )
     logged = engine.log_interaction(tenant, user, NewInteraction(**body.model_dump()))
     if logged.created:
-        request.app.state.metrics.interactions.inc()
+        metrics.interactions.inc()
     else:
         response.status_code = status.HTTP_200_OK
     return InteractionPublic.from_record(logged.interaction, logged.learned)

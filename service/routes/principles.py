@@ -2,7 +2,7 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response, status
+from fastapi import APIRouter, Query, Response, status
 
 from learners.backends.llm import require_llm
 from learners.icai.principles import (
@@ -22,7 +22,7 @@ from service.schemas import (
     PrinciplePublic,
     check_lengths,
 )
-from store.jobs import enqueue, list_jobs
+from store.jobs import list_jobs
 from store.pairs import NewPair, add_pairs, list_pairs
 from store.preferences import list_preferences
 
@@ -67,7 +67,6 @@ def build_principles(
     tenant: TenantDep,
     store: StoreDep,
     engine: EngineDep,
-    request: Request,
     body: PrinciplesRequest | None = None,
 ) -> JobPublic:
     """Start building the user's constitution in the background; poll ``GET /v1/jobs/{id}``.
@@ -79,9 +78,7 @@ def build_principles(
     if body.method == "llm":
         require_llm(engine.llm, "method 'llm'")
     check_enough(count_pairs(store, tenant, user, body.include_edits))
-    with store.transaction() as db:
-        job = enqueue(db, tenant=tenant, user=user, kind=PRINCIPLES_JOB, params=body.model_dump())
-    request.app.state.wake_workers()
+    job = engine.submit(tenant, user, PRINCIPLES_JOB, body.model_dump())
     return JobPublic.from_record(job)
 
 
