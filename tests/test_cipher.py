@@ -348,3 +348,74 @@ def test_a_failed_aggregation_is_reported_on_the_policy(
     cipher = [p for p in policy["preferences"] if p["source"] == "cipher"]
     assert [p["text"] for p in cipher] == ["avoids emojis"]  # the two equal phrases, merged
     assert len(policy["warnings"]) == 1 and "llm_error" in policy["warnings"][0]
+
+
+# -- one retry layer ----------------------------------------------------------------
+
+
+def inference_calls(provider: Provider) -> int:
+    return sum("Changes measured" in str(c) for c in provider.calls)
+
+
+def test_a_steady_429_costs_one_provider_call_per_job_attempt(
+    llm_app: Callable[..., FastAPI], key: str, provider: Provider
+) -> None:
+    """Queued inference has one retry layer, the job's: no in-call retries on top."""
+    provider.mode = "429"
+    app = llm_app(llm_retries=2, job_max_attempts=3, job_retry_seconds=0.05)
+    with TestClient(app, headers=bearer(key)) as client:
+        item = log_edit(client)
+        failed = wait_for(client, f"/v1/users/{USER}/interactions/{item['id']}", settled)
+        assert failed["inference"] == "error"
+        assert failed["inference_error"].startswith("llm_rate_limited:")
+    assert inference_calls(provider) == 3  # job_max_attempts, not 3 x (2 + 1)
+
+
+def test_calls_a_user_waits_on_keep_their_in_call_retries(
+    llm_app: Callable[..., FastAPI], key: str, provider: Provider
+) -> None:
+    with TestClient(llm_app(llm_retries=1), headers=bearer(key)) as client:
+        for n in (1, 2):
+            item = log_edit(client, n)
+            wait_for(client, f"/v1/users/{USER}/interactions/{item['id']}", settled)
+        provider.mode = "500"
+        before = len(provider.calls)
+        policy = client.post(
+            f"/v1/users/{USER}/policy", json={"context": "Email to Sam about the report"}
+        ).json()
+        assert len(policy["warnings"]) == 1  # the aggregation failed: once and one retry
+        assert len(provider.calls) - before == 2
+
+        provider.mode = "429"
+        before = len(provider.calls)
+        answer = client.post(f"/v1/users/{USER}/generate", json={"context": "Email to Sam"})
+        assert answer.status_code == 503
+        assert answer.json()["error"]["code"] == "llm_rate_limited"
+        drafts = [c for c in provider.calls[before:] if "preferences were inferred" not in str(c)]
+        assert len(drafts) == 2  # /generate: the call and its one in-call retry
+
+
+# -- the token counter ----------------------------------------------------------------
+
+
+def test_the_token_counter_loses_no_update_across_threads() -> None:
+    import threading
+
+    from learners.cipher import CipherLearner
+    from tests.fakellm import ScriptedLLM
+
+    learner = CipherLearner(llm=ScriptedLLM())
+    threads, adds = 8, 5000
+    barrier = threading.Barrier(threads)
+
+    def work() -> None:
+        barrier.wait()
+        for _ in range(adds):
+            learner.add_tokens(3)
+
+    pool = [threading.Thread(target=work) for _ in range(threads)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    assert learner.tokens == threads * adds * 3

@@ -14,6 +14,7 @@ from learners.backends.llm import (
     LocalBackend,
     build_llm,
     local_gguf_path,
+    no_in_call_retries,
     parse_json_answer,
 )
 from tests.fakellm import DRAFT, Provider, serve_provider
@@ -101,6 +102,36 @@ def test_litellm_retries_with_backoff_then_raises(
     assert caught.value.code == code and caught.value.retryable
     assert len(provider.calls) == 3  # the call and two retries
     assert waits == [0.05, 0.1]  # backoff 0.05 s, then twice that
+
+
+def test_queued_work_gets_no_in_call_retries_and_other_threads_keep_theirs(
+    url: str, provider: Provider
+) -> None:
+    import threading
+
+    provider.mode = "429"
+    llm = backend(url, retries=2)
+    with no_in_call_retries(), pytest.raises(LLMError):
+        llm.complete(HELLO)
+    assert len(provider.calls) == 1  # tried once: the job queue is the retry layer
+
+    # The block is per thread: a request thread calling meanwhile still retries.
+    errors: list[LLMError] = []
+
+    def request_thread() -> None:
+        try:
+            llm.complete(HELLO)
+        except LLMError as exc:
+            errors.append(exc)
+
+    with no_in_call_retries():
+        other = threading.Thread(target=request_thread)
+        other.start()
+        other.join()
+    assert len(errors) == 1 and len(provider.calls) == 1 + 3
+    with pytest.raises(LLMError):
+        llm.complete(HELLO)  # and after the block, this thread retries again
+    assert len(provider.calls) == 4 + 3
 
 
 def test_litellm_times_out(url: str, provider: Provider) -> None:
