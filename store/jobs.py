@@ -21,7 +21,7 @@ from typing import Any
 
 from store.db import Store
 from store.errors import ConflictError, NotFoundError
-from store.records import Job, dumps, new_id, now
+from store.records import Job, dumps, new_id, now, timestamp
 
 STATES = ("pending", "running", "done", "error", "cancelled")
 FINAL_STATES = frozenset({"done", "error", "cancelled"})
@@ -29,8 +29,7 @@ FINAL_STATES = frozenset({"done", "error", "cancelled"})
 
 def later(seconds: float) -> str:
     """A timestamp ``seconds`` from now, in the store's sortable format."""
-    moment = datetime.now(UTC) + timedelta(seconds=seconds)
-    return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")
+    return timestamp(datetime.now(UTC) + timedelta(seconds=seconds))
 
 
 def enqueue(
