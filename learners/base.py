@@ -104,6 +104,14 @@ class Learner:
     def learn_interaction(self, interaction: Interaction, history: History) -> list[Learned]:
         return []
 
+    def preference_cap(self) -> int | None:
+        """Most active preferences of this learner one user keeps (None: no cap).
+
+        The engine retires the weakest beyond it (``store.preferences.retire_weakest``),
+        so what a user's policy weighs, and what each new edit re-verifies, stays bounded.
+        """
+        return None
+
     def learn_feedback(self, feedback: Feedback) -> list[Learned]:
         return []
 

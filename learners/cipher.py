@@ -31,7 +31,7 @@ from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from learners.backends.llm import LLM, LLMError, Messages, parse_json_answer
+from learners.backends.llm import LLM, LLMError, Messages, parse_phrase_answer
 from learners.base import History, Learned, Learner, Neighbor
 from learners.signals import analyze
 from store.records import Interaction, Preference
@@ -137,9 +137,9 @@ class CipherLearner(Learner):
         if self.llm is None:
             raise LLMError("no LLM configured", code="llm_not_configured", retryable=False)
         options: CipherOptions = self.options  # type: ignore[assignment]
-        completion = self.llm.complete(messages, max_tokens=options.max_tokens)
+        completion = self.llm.complete(messages, max_tokens=options.max_tokens, json_object=True)
         self.add_tokens(completion.tokens)
-        return parse_json_answer(completion.text, "preference")
+        return parse_phrase_answer(completion.text, "preference")
 
     def learn_interaction(self, interaction: Interaction, history: History) -> list[Learned]:
         if interaction.accepted:

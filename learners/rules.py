@@ -25,16 +25,24 @@ near the new context are verified once more on that neighbourhood and the
 best rule of each conflict slot (bullets vs prose, one sign-off vs another)
 is applied, in phase order.
 
+The cost of one edit is bounded whatever its length (issue 14): the alignment
+is near-linear (``learners.style.align``), at most ``max_candidates`` new
+candidates and ``max_rules`` known rules are judged per edit, a long past edit
+is replayed on an aligned excerpt of ``verify_tokens`` tokens (its start, its
+end, its changes), and a user keeps at most ``max_rules`` active rules, the
+weakest retired (``Learner.preference_cap``). The defaults are far above what
+the PRELUDE tasks need, so the replay simulation's figures do not move.
+
 Try it: ``make serve``, log five edits that change "Thanks, Sam" to "Best,
 Dana", then ``POST /v1/users/{user}/rewrite``.
 """
 
 from __future__ import annotations
 
-import difflib
-import re
+import threading
+from collections import Counter, OrderedDict
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 from rapidfuzz.distance import Levenshtein
@@ -43,10 +51,12 @@ from learners.base import History, Learned, Learner, Neighbor
 from learners.signals import analyze
 from learners.style import layout as lay
 from learners.style import operations as ops
+from learners.style.align import align, excerpt
 from learners.style.text import edit_distance, word_tokens
 from store.records import Interaction, Preference, now
 
-_TOKEN = re.compile(r"\w+|[^\w\s]")
+if TYPE_CHECKING:
+    from learners.backends.llm import LLM
 
 
 class RuleOptions(BaseModel):
@@ -69,13 +79,26 @@ class RuleOptions(BaseModel):
     )
     max_phrase_tokens: int = Field(8, ge=1, description="Longest phrase substitution mined.")
     max_deleted_tokens: int = Field(40, ge=1, description="Longest deleted span mined.")
+    # Bounds on the work one edit costs, whatever its length (issue 14): the defaults sit
+    # well above what the PRELUDE tasks need (drafts under 2,000 characters).
+    max_candidates: int = Field(
+        48,
+        ge=1,
+        description="New candidates verified per edit: every style operation, then the "
+        "phrases the edit changed most often.",
+    )
+    max_rules: int = Field(
+        64, ge=1, description="Active rules kept per user; beyond, the weakest are retired."
+    )
+    verify_tokens: int = Field(
+        1024,
+        ge=16,
+        description="Tokens of a past edit a rule is replayed on; a longer edit is "
+        "verified on aligned excerpts of it (its start, its end, evenly spread middles).",
+    )
 
 
 # -- mining ----------------------------------------------------------------------
-
-
-def _spans(text: str) -> list[tuple[str, int, int]]:
-    return [(m.group(0), m.start(), m.end()) for m in _TOKEN.finditer(text)]
 
 
 def phrase_candidates(draft: str, final: str, options: RuleOptions) -> list[ops.StoredOperation]:
@@ -86,12 +109,9 @@ def phrase_candidates(draft: str, final: str, options: RuleOptions) -> list[ops.
     """
     before, after = lay.parse(draft).body, lay.parse(final).body
     draft, final = "\n".join(before), "\n".join(after)
-    a, b = _spans(draft), _spans(final)
-    matcher = difflib.SequenceMatcher(
-        a=[t for t, _, _ in a], b=[t for t, _, _ in b], autojunk=False
-    )
+    a, b, opcodes = align(draft, final)  # near-linear, where difflib was quadratic
     found: list[ops.StoredOperation] = []
-    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+    for tag, i1, i2, j1, j2 in opcodes:
         if tag == "replace" and i2 - i1 <= options.max_phrase_tokens >= j2 - j1:
             src, dst = draft[a[i1][1] : a[i2 - 1][2]], final[b[j1][1] : b[j2 - 1][2]]
             if "\n" not in src + dst and any(t[0].isalnum() for t, _, _ in a[i1:i2]):
@@ -114,14 +134,33 @@ def phrase_candidates(draft: str, final: str, options: RuleOptions) -> list[ops.
     return found
 
 
-def candidates(draft: str, final: str, options: RuleOptions) -> list[ops.StoredOperation]:
-    """Every executable change worth verifying: style signals first, then phrases."""
-    found = [s.op for s in analyze(draft, final) if s.op is not None]
-    found += phrase_candidates(draft, final, options)
+def candidates(
+    draft: str,
+    final: str,
+    options: RuleOptions,
+    limit: int | None = None,
+    known: frozenset[str] = frozenset(),
+) -> list[ops.StoredOperation]:
+    """Every executable change worth verifying: style signals first, then phrases.
+
+    Changes whose key is in ``known`` are left out. With ``limit``, at most that many:
+    the style operations, then the phrase changes the edit made most often (a habit
+    repeats; a one-off rewrite does not), in their order.
+    """
+    style = [s.op for s in analyze(draft, final) if s.op is not None]
+    phrases = phrase_candidates(draft, final, options)
     unique: dict[str, ops.StoredOperation] = {}
-    for op in found:
-        unique.setdefault(ops.key(op), op)
-    return list(unique.values())
+    for op in style + phrases:
+        if (k := ops.key(op)) not in known:
+            unique.setdefault(k, op)
+    if limit is None or len(unique) <= limit:
+        return list(unique.values())
+    seen = Counter(ops.key(op) for op in phrases)
+    order = {k: n for n, k in enumerate(unique)}
+    first = {ops.key(op) for op in style}
+    ranked = sorted(order, key=lambda k: (k not in first, -seen[k], order[k]))
+    kept = set(ranked[:limit])
+    return [op for k, op in unique.items() if k in kept]
 
 
 # -- verification -------------------------------------------------------------------
@@ -139,22 +178,64 @@ class Pair:
     weight: float
 
 
+class Excerpts:
+    """What a rule is replayed on for each past edit: the edit itself, or for a long one
+    an aligned excerpt of at most about ``budget`` tokens (``learners.style.align``).
+
+    Excerpts of long edits are kept (LRU, by interaction id: a stored interaction never
+    changes), so the policy of a user with long edits does not align them again on
+    every request. Thread-safe: one learner serves every request thread.
+    """
+
+    def __init__(self, budget: int, capacity: int = 256) -> None:
+        self.budget, self.capacity = budget, capacity
+        self._kept: OrderedDict[str, tuple[str, str, tuple[str, ...], int]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, item: Interaction) -> tuple[str, str, tuple[str, ...], int]:
+        """(draft, final, final tokens, word-level edit distance) to verify rules on."""
+        if max(len(item.draft), len(item.final)) <= self.budget:  # fewer tokens than chars
+            return (
+                item.draft,
+                item.final,
+                tuple(word_tokens(item.final)),
+                edit_distance(item.draft, item.final),
+            )
+        with self._lock:
+            found = self._kept.get(item.id)
+            if found is not None:
+                self._kept.move_to_end(item.id)
+                return found
+        draft, final = excerpt(item.draft, item.final, self.budget)
+        found = (draft, final, tuple(word_tokens(final)), edit_distance(draft, final))
+        with self._lock:
+            self._kept[item.id] = found
+            while len(self._kept) > self.capacity:
+                self._kept.popitem(last=False)
+        return found
+
+
 def prepare(
-    items: list[tuple[Interaction, float]], half_life: float, locality: float = 1.0
+    items: list[tuple[Interaction, float]],
+    half_life: float,
+    locality: float = 1.0,
+    excerpts: Excerpts | None = None,
 ) -> list[Pair]:
-    """Pairs weighted by similarity (sharpened by ``locality``) and recency (newest: x1)."""
+    """Pairs weighted by similarity (sharpened by ``locality``) and recency (newest: x1).
+
+    With ``excerpts``, long edits are represented by bounded excerpts of themselves.
+    """
     ordered = sorted(items, key=lambda item: item[0].created_at, reverse=True)
-    return [
-        Pair(
-            id=i.id,
-            draft=i.draft,
-            final=i.final,
-            final_tokens=tuple(word_tokens(i.final)),
-            cost=edit_distance(i.draft, i.final),
-            weight=max(score, 0.0) ** locality * 0.5 ** (rank / half_life),
-        )
-        for rank, (i, score) in enumerate(ordered)
-    ]
+    pairs = []
+    for rank, (i, score) in enumerate(ordered):
+        if excerpts is None:
+            draft, final = i.draft, i.final
+            final_tokens, cost = tuple(word_tokens(final)), edit_distance(draft, final)
+        else:
+            draft, final, final_tokens, cost = excerpts.get(i)
+        weight = max(score, 0.0) ** locality * 0.5 ** (rank / half_life)
+        pairs.append(Pair(i.id, draft, final, final_tokens, cost, weight))
+    return pairs
 
 
 def rebase(pairs: list[Pair], base: list[ops.StoredOperation]) -> list[Pair]:
@@ -293,10 +374,17 @@ class RuleLearner(Learner):
     slotted = True
     Options = RuleOptions
 
+    def __init__(self, options: BaseModel | None = None, *, llm: LLM | None = None) -> None:
+        super().__init__(options, llm=llm)
+        self.excerpts = Excerpts(self.opts.verify_tokens)
+
     @property
     def opts(self) -> RuleOptions:
         assert isinstance(self.options, RuleOptions)
         return self.options
+
+    def preference_cap(self) -> int:
+        return self.opts.max_rules
 
     def learn_interaction(self, interaction: Interaction, history: History) -> list[Learned]:
         o = self.opts
@@ -305,17 +393,16 @@ class RuleLearner(Learner):
             [(interaction, 1.0)] + [(n.interaction, n.score) for n in near],
             o.half_life,
             o.locality,
+            self.excerpts,
         )
-        existing = {
-            ops.key(p.operation): p
-            for p in history.preferences(self.source)
-            if p.operation is not None
-        }
-        fresh = [
-            op
-            for op in candidates(interaction.draft, interaction.final, o)
-            if ops.key(op) not in existing
-        ]
+        known = [p for p in history.preferences(self.source) if p.operation is not None]
+        # At most max_rules known rules are judged again: the active ones first, then
+        # those with the most support, the latest first (a bounded cost per edit).
+        known.sort(key=lambda p: p.updated_at, reverse=True)
+        known.sort(key=lambda p: (p.status != "active", -p.support))
+        existing = {ops.key(p.operation or {}): p for p in known[: o.max_rules]}
+        keys = frozenset(ops.key(p.operation or {}) for p in known)
+        fresh = candidates(interaction.draft, interaction.final, o, o.max_candidates, keys)
         # General operations (tone, length, structure, frame) first; phrase rules
         # are then judged on what those leave to do, so a sentence that a length
         # rule already cuts does not also become a "delete this sentence" rule.
@@ -406,7 +493,9 @@ class RuleLearner(Learner):
         self, preferences: list[Preference], neighbors: list[Neighbor]
     ) -> list[Preference]:
         o = self.opts
-        pairs = prepare([(n.interaction, n.score) for n in neighbors], o.half_life, o.locality)
+        pairs = prepare(
+            [(n.interaction, n.score) for n in neighbors], o.half_life, o.locality, self.excerpts
+        )
         return [rule for rule, _ in select(preferences, pairs)]
 
     def apply(self, operation: dict[str, Any], text: str) -> str:

@@ -17,6 +17,15 @@ unaligned sets emojis, a closing question and hashtags) are drawn at random
 per text, so principles proposed from them must be rejected by testing. A
 share of pairs (``noise``) gets a random label.
 
+The paper's orthogonal set is about content: which animal, colour and
+ice-cream flavour the preferred text mentions. The ``content`` set is built
+like it: short texts from varied templates, each mentioning an animal, a
+colour and a flavour (and a weekday, at random per text), every pair planting
+one preference ("cats rather than dogs") while the other two are the same in
+both texts; wording, length and the weekday are drawn per text, so only the
+planted words tell the texts apart. The ``random`` set draws everything per
+text and labels at random: no principle should be kept from it.
+
 The default judge stands in for an LLM annotator without a constitution. It
 has three biases reported for LLM judges: verbosity (the longer text, by at
 least 25%; Zheng et al., arXiv 2306.05685, section 3.3), formatting (a list)
@@ -40,14 +49,18 @@ from typing import Any, Literal
 from learners.backends.embeddings import Embedder
 from learners.backends.llm import LLM
 from learners.icai.csvfile import read_icai_csv
-from learners.icai.method import Constitution, agreement, build_constitution, judge
+from learners.icai.method import PREFIX, Constitution, agreement, build_constitution, judge
 from learners.icai.pairs import Pair, Vote
 from learners.signals import FIRST, PLURAL, SECOND, features
 from replay import corpus
 from store.errors import InvalidInputError
 
-Kind = Literal["orthogonal", "aligned", "unaligned"]
+Kind = Literal["orthogonal", "aligned", "unaligned", "content", "random"]
+#: the paper's three style sets (planted styles, ``PLANTED``)
 KINDS: tuple[Kind, ...] = ("orthogonal", "aligned", "unaligned")
+#: the content set (planted mentions, ``MENTIONS``) and its random-preference control
+CONTENT_KINDS: tuple[Kind, ...] = ("content", "random")
+ALL_KINDS: tuple[Kind, ...] = KINDS + CONTENT_KINDS
 
 #: styles the default judge has an opinion on
 JUDGED = ("long", "bullets", "greeting")
@@ -159,8 +172,10 @@ def render(passage: tuple[str, tuple[str, ...], tuple[str, ...]], style: dict[st
 
 def synthetic_pairs(kind: Kind, n_pairs: int, seed: int = 0, noise: float = 0.1) -> list[Pair]:
     """``n_pairs`` pairs of ``kind``, the planted principles in turn, a/b placed at random."""
+    if kind in CONTENT_KINDS:
+        return content_pairs(kind, n_pairs, seed, noise)
     if kind not in PLANTED:
-        raise InvalidInputError(f"unknown kind {kind!r}; expected one of {', '.join(KINDS)}")
+        raise InvalidInputError(f"unknown kind {kind!r}; expected one of {', '.join(ALL_KINDS)}")
     rng = random.Random(f"icai-{kind}-{seed}")
     planted = PLANTED[kind]
     held = {p.style for p in planted} | set(JUDGED)
@@ -185,6 +200,111 @@ def synthetic_pairs(kind: Kind, n_pairs: int, seed: int = 0, noise: float = 0.1)
             preferred = "a" if rng.random() < 0.5 else "b"
         pairs.append(Pair(a, b, preferred, f"Write about: {passage[0]}", f"{kind}-{i}"))
     return pairs
+
+
+# -- the content set ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Mention:
+    """A planted content preference: the preferred text names ``prefer`` for ``slot``,
+    the other ``avoid``; ``key`` is the principle ``learners.icai.lexical`` should find."""
+
+    key: str
+    slot: str
+    prefer: str
+    avoid: str
+
+
+MENTIONS: tuple[Mention, ...] = (
+    Mention("mentions=cat>dog", "animal", "cat", "dog"),
+    Mention("mentions=green>blue", "colour", "green", "blue"),
+    Mention("mentions=vanilla>chocolate", "flavour", "vanilla", "chocolate"),
+)
+
+#: each slot's values (singular; templates add a plural "s" where they say "{animal}s")
+VALUES: dict[str, tuple[str, ...]] = {
+    "animal": ("cat", "dog", "horse", "rabbit", "parrot", "hamster"),
+    "colour": ("green", "blue", "red", "yellow", "purple", "pink"),
+    "flavour": ("vanilla", "chocolate", "strawberry", "mint", "pistachio", "mango"),
+    "day": ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"),
+}
+
+TEMPLATES: dict[str, tuple[str, ...]] = {
+    "animal": (
+        "Our {animal} spent the whole morning asleep by the window.",
+        "A neighbour's {animal} wandered into the garden again.",
+        "The children could not stop talking about the {animal} at the farm.",
+        "Two {animal}s were playing in the yard when we arrived.",
+        "Everyone at the shelter wanted to adopt the little {animal}.",
+        "My sister finally got the {animal} she had wanted for years.",
+    ),
+    "colour": (
+        "The front door has just been painted {colour}.",
+        "She wore a bright {colour} scarf to the market.",
+        "Most of the balloons at the party were {colour}.",
+        "We picked a {colour} tablecloth for the picnic.",
+        "The new bicycle is a deep shade of {colour}.",
+        "Grandpa keeps his tools in an old {colour} box.",
+    ),
+    "flavour": (
+        "Afterwards we shared a tub of {flavour} ice cream.",
+        "The kiosk by the harbour sells the best {flavour} gelato in town.",
+        "He ordered two scoops of {flavour}, as always.",
+        "A {flavour} milkshake was the perfect end to the afternoon.",
+        "The shop had run out of everything except {flavour}.",
+        "Dessert was a small bowl of {flavour} sorbet.",
+    ),
+    "filler": (
+        "It was a quiet {day} and the sun was out.",
+        "On {day} the town square was full of people.",
+        "The walk home took longer than expected.",
+        "Later we phoned our grandparents to tell them everything.",
+        "Nobody wanted the day to end.",
+        "The forecast had promised rain, but it stayed dry.",
+    ),
+}
+
+
+MENTIONS_SLOTS = ("animal", "colour", "flavour")
+
+
+def content_text(rng: random.Random, values: dict[str, str]) -> str:
+    """One short text naming ``values``'s animal, colour and flavour, in varied wording."""
+    sentences = [rng.choice(TEMPLATES[slot]) for slot in MENTIONS_SLOTS]
+    rng.shuffle(sentences)
+    for _ in range(rng.randrange(3)):  # 0-2 fillers: length varies at random
+        sentences.insert(rng.randrange(len(sentences) + 1), rng.choice(TEMPLATES["filler"]))
+    return " ".join(s.format(**values) for s in sentences)
+
+
+def content_pairs(kind: Kind, n_pairs: int, seed: int = 0, noise: float = 0.1) -> list[Pair]:
+    """The ``content`` set (``MENTIONS`` in turn) or the ``random`` one (random labels)."""
+    rng = random.Random(f"icai-{kind}-{seed}")
+    pairs: list[Pair] = []
+    for i in range(n_pairs):
+        shared = {slot: rng.choice(VALUES[slot]) for slot in MENTIONS_SLOTS}
+        chosen, other = dict(shared), dict(shared)
+        if kind == "random":
+            other = {slot: rng.choice(VALUES[slot]) for slot in MENTIONS_SLOTS}
+        else:
+            plant = MENTIONS[i % len(MENTIONS)]
+            chosen[plant.slot], other[plant.slot] = plant.prefer, plant.avoid
+        chosen["day"], other["day"] = rng.choice(VALUES["day"]), rng.choice(VALUES["day"])
+        good, bad = content_text(rng, chosen), content_text(rng, other)
+        preferred: Literal["a", "b"] = "a" if rng.random() < 0.5 else "b"
+        a, b = (good, bad) if preferred == "a" else (bad, good)
+        if kind == "random" or rng.random() < noise:
+            preferred = "a" if rng.random() < 0.5 else "b"
+        pairs.append(Pair(a, b, preferred, "Write a few lines about your weekend", f"{kind}-{i}"))
+    return pairs
+
+
+def planted_keys(kind: Kind) -> list[str]:
+    """The keys of the principles planted in ``kind`` (none in ``random``)."""
+    if kind in CONTENT_KINDS:
+        return [m.key for m in MENTIONS] if kind == "content" else []
+    return [p.key for p in PLANTED[kind]]
 
 
 # -- evaluation ------------------------------------------------------------------------
@@ -213,7 +333,7 @@ def evaluate(
     constitution = build_constitution(
         train, embedder=embedder, llm=llm, max_principles=max_principles, seed=seed
     )
-    planted = [p.key for p in PLANTED[kind]]
+    planted = planted_keys(kind)
 
     def with_constitution(pair: Pair) -> Vote:
         return judge(constitution, pair, llm, fallback=default_judge)
@@ -249,9 +369,9 @@ def evaluation_table(
     embedder: Embedder,
     llm: LLM | None = None,
     noise: float = 0.1,
-    kinds: Sequence[Kind] = KINDS,
+    kinds: Sequence[Kind] = ALL_KINDS,
 ) -> list[dict[str, Any]]:
-    """One ``evaluate`` row per kind: orthogonal, aligned, unaligned."""
+    """One ``evaluate`` row per kind: orthogonal, aligned, unaligned, content, random."""
     return [
         evaluate(kind, n_pairs, seed, embedder=embedder, llm=llm, noise=noise) for kind in kinds
     ]
@@ -259,15 +379,19 @@ def evaluation_table(
 
 def format_table(rows: Sequence[dict[str, Any]]) -> str:
     lines = [
-        "| data | held-out pairs | default judge | + constitution | recovered | noise kept |",
-        "|---|---|---|---|---|---|",
+        "| data | held-out pairs | default judge | + constitution | recovered | noise kept "
+        "| kept principles |",
+        "|---|---|---|---|---|---|---|",
     ]
     for r in rows:
-        recovered = f"{len(r['recovered'])}/{len(r['planted'])} ({', '.join(r['recovered'])})"
+        recovered = f"{len(r['recovered'])}/{len(r['planted'])}"
+        if r["recovered"]:
+            recovered += f" ({', '.join(r['recovered'])})"
+        kept = "; ".join(p.removeprefix(PREFIX) for p in r["principles"]) or "none"
         lines.append(
             f"| {r['kind']} | {r['held_out']} | {r['agreement_default']:.2f} | "
             f"{r['agreement_constitution']:.2f} | {recovered} | "
-            f"{', '.join(r['noise_kept']) or 'none'} |"
+            f"{', '.join(r['noise_kept']) or 'none'} | {kept} |"
         )
     return "\n".join(lines)
 

@@ -11,6 +11,12 @@ nearest latent preference to the agent's is the true one), LLM tokens and
 wall time; plus the cumulative cost per round for the plot.
 
     tailor replay simulate --task email --rounds 200 --seeds 3 --out runs/email
+
+The zoo (``replay.zoo``, issue 12) runs through :func:`simulate_zoo`: users
+written apart from the learners, each on its own seeded drafts, every agent on
+a fresh engine per user; its report is ``replay.zoo.report``.
+
+    tailor replay simulate --users zoo --rounds 40 --out runs/zoo
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from __future__ import annotations
 import csv
 import random
 import statistics
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -30,10 +37,13 @@ from learners.backends.embeddings import Embedder
 from learners.backends.llm import LLM
 from learners.style import operations as ops
 from learners.style.text import edit_distance
-from replay.agents import BASELINES, Agent, HttpAgent, build_agent, make_round
+from replay import zoo
+from replay.agents import BASELINES, Agent, HttpAgent, Round, build_agent, make_round
 from replay.corpus import Document, by_source
 from replay.llm import LatentMatcher, LLMAgent, LLMUser
-from replay.users import Latent, RuleUser, latent_for
+from replay.users import Latent, RuleUser, check_sources, latent_for
+from replay.zoo import Case, ZooUser
+from replay.zoo.report import ZooRun
 from store.errors import InvalidInputError
 
 
@@ -171,6 +181,7 @@ def simulate(
         )
     if drafter == "llm" and server is not None:
         raise InvalidInputError("--url runs the extractive drafter only")
+    check_sources((d.task, d.source) for d in docs if d.task in tasks)
     plans = {(t, s): schedule(docs, t, rounds, s) for t in tasks for s in range(seeds)}
     cached: Embedder | None = None
     if embedder is not None:
@@ -196,6 +207,136 @@ def simulate(
             user: User = LLMUser(llm) if user_engine == "llm" and llm is not None else RuleUser()
             runs.append(run_one(task, agent, plan, seed, progress, user=user, matcher=matcher))
     return runs
+
+
+# -- the zoo (issue 12) -----------------------------------------------------------------
+
+
+def zoo_rng(user: ZooUser, seed: int, number: int) -> random.Random:
+    """The randomness of one round's edit: the same whichever agent drafted it."""
+    return random.Random(f"{user.name}:{seed}:{number}:edit")
+
+
+def zoo_round(user: ZooUser, case: Case, seed: int) -> Round:
+    """A zoo case as a round; the latent is empty (the user's habits are its own code)."""
+    doc = Document(f"{user.name}-{seed}-{case.number}", user.task, case.domain, case.context)
+    return Round(case.number, doc, Latent(user.task, case.domain, "", ()), case.context, case.draft)
+
+
+class ZooOracle(Agent):
+    """Knows the zoo user's habits: shows what the user would make of the base draft."""
+
+    name = "oracle"
+
+    def __init__(self, user: ZooUser, cases: Sequence[Case], seed: int) -> None:
+        super().__init__()
+        self.user, self.cases, self.seed = user, cases, seed
+
+    def propose(self, r: Round) -> str:
+        case = self.cases[r.number]
+        return self.user(r.draft, case, zoo_rng(self.user, self.seed, r.number))
+
+
+def run_zoo_user(
+    user: ZooUser,
+    agent: Agent,
+    cases: Sequence[Case],
+    seed: int,
+    progress: Callable[[], None] | None = None,
+) -> ZooRun:
+    """One agent through one zoo user's rounds; cost = word-token Levenshtein distance."""
+    run = ZooRun(user.name, user.consistent, agent.name, seed)
+    start = time.perf_counter()
+    try:
+        for case in cases:
+            r = zoo_round(user, case, seed)
+            shown = agent.propose(r)
+            final = user(shown, case, zoo_rng(user, seed, case.number))
+            run.costs.append(edit_distance(shown, final))
+            run.accepted += shown == final
+            agent.observe(r, shown, final)
+            if progress is not None:
+                progress()
+    finally:
+        agent.close()
+    run.seconds = time.perf_counter() - start
+    return run
+
+
+def simulate_zoo(
+    users: Sequence[ZooUser],
+    *,
+    agents: Sequence[str],
+    rounds: int,
+    seeds: int,
+    embedder: Embedder | None,
+    progress: Callable[[], None] | None = None,
+    server: tuple[str, str] | None = None,
+) -> list[ZooRun]:
+    """Every (user, seed, agent) run, each agent on a fresh engine; ``none`` always runs.
+
+    Each user's rounds come from its domains' generators (``replay.zoo.domains``),
+    seeded by user and seed, so every agent sees the same drafts.
+    """
+    agents = ["none", *(a for a in agents if a != "none")]
+    plans = {
+        (u.name, s): [zoo.case(u.domains, f"{u.name}:{s}", n, rounds) for n in range(rounds)]
+        for u in users
+        for s in range(seeds)
+    }
+    cached = None
+    if embedder is not None:
+        cached = PrecomputedEmbedder(embedder, [c.context for p in plans.values() for c in p])
+    runs = []
+    for user in users:
+        for seed in range(seeds):
+            cases = plans[(user.name, seed)]
+            for name in agents:
+                agent: Agent
+                if name == "oracle":
+                    agent = ZooOracle(user, cases, seed)
+                elif server is not None and name not in BASELINES:
+                    agent = HttpAgent(*server, name=name)
+                else:
+                    agent = build_agent(name, cached)
+                runs.append(run_zoo_user(user, agent, cases, seed, progress))
+    return runs
+
+
+def zoo_command(
+    names: list[str],
+    learners: str | None,
+    rounds: int,
+    seeds: int,
+    out: Path,
+    server: tuple[str, str] | None,
+    echo: Callable[..., object],
+) -> list[Path]:
+    """``tailor replay simulate --users zoo``: run, write the reports, print the table."""
+    from tqdm import tqdm
+
+    from learners.backends.embeddings import SentenceTransformerEmbedder
+    from replay.zoo import report
+
+    users = zoo.find(names or None)
+    agents = [a.strip() for a in (learners or "none,tailor").split(",") if a.strip()]
+    agents = ["none", *(a for a in agents if a != "none")]
+    embedder = None
+    if any(a == "icl-edit" or (a not in BASELINES and server is None) for a in agents):
+        echo("loading the embedding model...", err=True)
+        embedder = SentenceTransformerEmbedder()
+    start = time.perf_counter()
+    total = len(users) * len(agents) * seeds * rounds
+    with tqdm(total=total, unit="round", disable=None, file=sys.stderr) as bar:
+        runs = simulate_zoo(
+            users, agents=agents, rounds=rounds, seeds=seeds, embedder=embedder,
+            progress=bar.update, server=server,
+        )  # fmt: skip
+    written = report.write_reports(runs, out, {u.name: u.habits for u in users})
+    echo(report.markdown(runs))
+    echo(f"{len(users)} users in {time.perf_counter() - start:.0f} s", err=True)
+    echo("wrote " + ", ".join(str(p) for p in written), err=True)
+    return written
 
 
 # -- reports --------------------------------------------------------------------------

@@ -12,9 +12,11 @@ drops what cannot (playful, skillful foreshadowing).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from learners.style import operations as ops
+from store.errors import InvalidInputError
 
 ME = "Alex"
 
@@ -74,13 +76,35 @@ LATENT: tuple[Latent, ...] = (
 # fmt: on
 
 
+def known_sources(task: str) -> list[str]:
+    return [latent.source for latent in LATENT if latent.task == task]
+
+
 def latent_for(task: str, source: str) -> Latent:
+    """The latent preference of ``source``; a source no simulated user knows is an error.
+
+    (A user for an unknown source would accept every draft, and every learner
+    would score 0 on it.)
+    """
     for latent in LATENT:
         if latent.task == task and latent.source == source:
             return latent
-    # An external corpus may bring sources PRELUDE does not name: no latent
-    # preference, so that user accepts every draft.
-    return Latent(task, source, "", ())
+    raise InvalidInputError(
+        f"no simulated user knows source {source!r} of task {task!r}; the known {task} "
+        f"sources are {', '.join(known_sources(task))}"
+    )
+
+
+def check_sources(sources: Iterable[tuple[str, str]]) -> None:
+    """Every (task, source) must have a simulated user: else one error naming them all."""
+    unknown = sorted({(t, s) for t, s in sources if s not in known_sources(t)})
+    if unknown:
+        tasks = dict.fromkeys(t for t, _ in unknown)
+        known = "; ".join(f"{t}: {', '.join(known_sources(t))}" for t in tasks)
+        names = ", ".join(f"{s!r} ({t})" for t, s in unknown)
+        raise InvalidInputError(
+            f"no simulated user knows the corpus source(s) {names}; known sources are {known}"
+        )
 
 
 class RuleUser:

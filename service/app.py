@@ -25,8 +25,9 @@ from learners.icai.principles import PRINCIPLES_JOB, PrinciplesHandler
 from learners.jobs.inference import InferenceHandler
 from learners.jobs.worker import JobWorker, recover_interrupted
 from learners.registry import learner_class
-from service.errors import install_error_handlers
+from service.errors import CatchAllMiddleware, install_error_handlers
 from service.middleware import BodyLimitMiddleware, Metrics, MetricsMiddleware
+from service.openapi import install_docs, install_openapi
 from service.ratelimit import RateLimiter
 from service.routes import (
     adapters,
@@ -41,7 +42,7 @@ from service.routes import (
     users,
 )
 from service.settings import Settings
-from store.adapters import remove_orphans
+from store.adapters import relocate_legacy, remove_orphans
 from store.db import Store
 
 log = logging.getLogger("tailor")
@@ -64,6 +65,7 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> FastA
         cached, index = engine.embedder, engine.index
         app.state.store = store
         app.state.model = batching  # the embedder for whole-batch work (data sets, ICAI)
+        relocate_legacy(store)
         remove_orphans(store)
         app.state.engine = engine
         recover_interrupted(store)
@@ -128,6 +130,9 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> FastA
         version=VERSION,
         summary="Learns each user's writing preferences from their edits and feedback.",
         lifespan=lifespan,
+        # /docs and /redoc come from install_docs, with assets served by Tailor, not a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.rate_limiter = RateLimiter(settings.rate_limit, settings.rate_burst)
@@ -147,6 +152,10 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> FastA
         adapters,
     ):
         app.include_router(module.router)
+    install_openapi(app)
+    install_docs(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
+    # Outermost of our middleware: a surprise anywhere below is answered here, as JSON.
+    app.add_middleware(CatchAllMiddleware)
     return app

@@ -7,30 +7,17 @@ web stack and the embedding model when it runs.
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
-from store.db import default_data_dir
+from service.cli_adapters import adapters
+from service.cli_common import check_id as _id
+from service.cli_common import data_dir_of as _data_dir
+from service.cli_common import data_dir_option
 from store.errors import TailorError
-
-
-def _data_dir(value: Path | None) -> Path:
-    if value is not None:
-        return value.expanduser().resolve()
-    env = os.environ.get("TAILOR_DATA_DIR")
-    return Path(env).expanduser().resolve() if env else default_data_dir()
-
-
-data_dir_option = click.option(
-    "--data-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Data directory (default: $TAILOR_DATA_DIR, else ~/.local/share/tailor).",
-)
 
 
 class _Group(click.Group):
@@ -68,6 +55,7 @@ def serve(host: str | None, port: int | None, data_dir: Path | None) -> None:
     from pydantic import ValidationError
 
     from service.app import create_app
+    from service.errors import JSONErrorH11Protocol
     from service.settings import Settings
     from store.db import Store
     from store.keys import create_key, has_keys
@@ -100,6 +88,8 @@ def serve(host: str | None, port: int | None, data_dir: Path | None) -> None:
         port=settings.port,
         log_level=settings.log_level,
         timeout_graceful_shutdown=10,
+        # h11 with Tailor's JSON error for requests it cannot parse (bad Content-Length).
+        http=JSONErrorH11Protocol,
     )
     # The socket is bound here, before start-up, so that with port 0 the one port the
     # kernel picked is the port served and printed (no bind-close-rebind race).
@@ -133,7 +123,9 @@ def _open(data_dir: Path | None) -> Any:
 
 
 @keys.command("create")
-@click.option("--tenant", required=True, help="Tenant the key belongs to (created if new).")
+@click.option(
+    "--tenant", required=True, callback=_id, help="Tenant the key belongs to (created if new)."
+)
 @data_dir_option
 def keys_create(tenant: str, data_dir: Path | None) -> None:
     """Create a key and print it (only the key, once: it is stored hashed)."""
@@ -217,8 +209,17 @@ def replay() -> None:
     help="Base drafter: extractive (offline) or the configured LLM "
     "(default: llm with --user llm, else extractive).",
 )
-@click.option("--rounds", type=click.IntRange(1, 100_000), default=200, show_default=True)
-@click.option("--seeds", type=click.IntRange(1, 100), default=3, show_default=True)
+@click.option(
+    "--users",
+    "population",
+    type=click.Choice(["prelude", "zoo"]),
+    default="prelude",
+    show_default=True,
+    help="PRELUDE's latent preferences per source, or the zoo (replay/zoo).",
+)
+@click.option("--zoo-user", "zoo_users", multiple=True, help="Only this zoo user (repeat).")
+@click.option("--rounds", type=click.IntRange(1, 100_000), help="Default 200; zoo: 40.")
+@click.option("--seeds", type=click.IntRange(1, 100), help="Default 3; zoo: 1.")
 @click.option(
     "--corpus",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -238,8 +239,10 @@ def replay_simulate(
     learners: str | None,
     user_engine: str,
     drafter: str | None,
-    rounds: int,
-    seeds: int,
+    population: str,
+    zoo_users: tuple[str, ...],
+    rounds: int | None,
+    seeds: int | None,
     corpus: Path | None,
     out: Path,
     url: str | None,
@@ -250,16 +253,28 @@ def replay_simulate(
     ``--user llm``, ``--drafter llm`` and the ``cipher-1`` / ``cipher-5``
     learners use the LLM configured by ``TAILOR_LLM_MODEL`` (and
     ``TAILOR_LLM_API_BASE``, ``TAILOR_LLM_API_KEY``), at temperature 0.
+    ``--users zoo`` runs the zoo instead (learners ``none,tailor`` by default).
     """
+    if url is not None and not key:
+        raise click.ClickException("--url needs --key (or TAILOR_KEY)")
+    if population == "zoo":
+        if tasks or corpus is not None or user_engine != "rule" or drafter is not None:
+            raise click.ClickException("--task, --corpus, --user, --drafter: --users prelude only")
+        from replay.simulate import zoo_command
+
+        server = (url, key) if url is not None and key else None
+        zoo_command(list(zoo_users), learners, rounds or 40, seeds or 1, out, server, click.echo)
+        return
+    if zoo_users:
+        raise click.ClickException("--zoo-user needs --users zoo")
+    rounds, seeds = rounds or 200, seeds or 3
     from tqdm import tqdm
 
     from learners.backends.embeddings import SentenceTransformerEmbedder
     from replay.agents import BASELINES, DEFAULT_AGENTS
     from replay.corpus import load
     from replay.simulate import markdown, simulate, users_label, write_reports
-
-    if url is not None and not key:
-        raise click.ClickException("--url needs --key (or TAILOR_KEY)")
+    from replay.users import check_sources
     from service.settings import Settings
 
     drafter = drafter or ("llm" if user_engine == "llm" else "extractive")
@@ -273,6 +288,7 @@ def replay_simulate(
     chosen_tasks = list(tasks) or ["summarization", "email"]
     agents = [a.strip() for a in (learners or ",".join(DEFAULT_AGENTS)).split(",") if a.strip()]
     docs = load(corpus, task=chosen_tasks[0] if len(chosen_tasks) == 1 else None)
+    check_sources((d.task, d.source) for d in docs if d.task in chosen_tasks)
     # Only icl-edit and in-process Tailor agents embed contexts.
     local = [a for a in agents if a == "icl-edit" or (a not in BASELINES and url is None)]
     if user_engine == "llm":
@@ -328,25 +344,42 @@ def principles() -> None:
 
 @principles.command("import")
 @click.argument("file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
-@click.option("--user", required=True, help="The user the pairs belong to.")
-@click.option("--tenant", default="default", show_default=True)
+@click.option("--user", required=True, callback=_id, help="The user the pairs belong to.")
+@click.option("--tenant", default="default", show_default=True, callback=_id)
 @data_dir_option
 def principles_import(file: Path, user: str, tenant: str, data_dir: Path | None) -> None:
-    """Import pairs from ICAI's CSV (text_a, text_b, preferred_text[, input])."""
-    from learners.icai.csvfile import read_icai_csv
-    from store.db import Store
-    from store.pairs import NewPair, add_pairs
-    from store.records import USER_ID
+    """Import pairs from ICAI's CSV (text_a, text_b, preferred_text[, input, id]).
 
-    if not USER_ID.fullmatch(user):
-        raise click.ClickException("user ids are 1 to 128 of A-Z, a-z, 0-9, '.', '_', '@', '-'")
-    pairs = [NewPair(p.a, p.b, p.preferred, p.context) for p in read_icai_csv(file)]
+    Importing a file again adds nothing (pairs are keyed by the file's ``id`` column, else
+    by their content); ties and both-bad rows are skipped and counted.
+    """
+    from learners.icai.csvfile import read_icai_file
+    from service.settings import Settings
+    from store.db import Store
+    from store.keys import tenant_exists
+    from store.pairs import NewPair, add_pairs
+
+    read = read_icai_file(file, max_chars=Settings().max_text_chars)
+    pairs = [
+        NewPair(p.a, p.b, p.preferred, p.context, client_id=f"csv:{key}")
+        for p, key in zip(read.pairs, read.keys, strict=True)
+    ]
     store = Store.open(_data_dir(data_dir))
     try:
-        add_pairs(store, tenant, user, pairs, origin="csv")
+        if not tenant_exists(store, tenant):
+            # Pairs of a tenant no key can reach would be orphans nobody can see or delete.
+            raise click.ClickException(
+                f"no tenant {tenant!r}: create it with `tailor keys create --tenant {tenant}`"
+            )
+        added = add_pairs(store, tenant, user, pairs, origin="csv")
     finally:
         store.close()
-    click.echo(f"imported {len(pairs)} pairs for {tenant}/{user}", err=True)
+    new = sum(is_new for _, is_new in added)
+    click.echo(
+        f"imported {new} pairs for {tenant}/{user}; {len(added) - new} duplicates "
+        f"(already imported); {read.ties} ties or both-bad rows skipped",
+        err=True,
+    )
 
 
 @principles.command("eval")
@@ -355,7 +388,8 @@ def principles_import(file: Path, user: str, tenant: str, data_dir: Path | None)
 @click.option("--noise", type=click.FloatRange(0, 0.5), default=0.1, show_default=True)
 @click.option("--llm", "use_llm", is_flag=True, help="Use the LLM of TAILOR_LLM_MODEL too.")
 def principles_eval(n_pairs: int, seed: int, noise: float, use_llm: bool) -> None:
-    """Recover planted principles from the synthetic orthogonal / aligned / unaligned sets."""
+    """Recover planted principles from the synthetic sets (style: orthogonal, aligned,
+    unaligned; content: which animal, colour and flavour; random: nothing to find)."""
     from learners.backends.embeddings import SentenceTransformerEmbedder
     from replay.icai_eval import evaluation_table, format_table
     from service.settings import Settings
@@ -369,164 +403,5 @@ def principles_eval(n_pairs: int, seed: int, noise: float, use_llm: bool) -> Non
     click.echo(format_table(rows))
 
 
-@cli.group()
-def adapters() -> None:
-    """Per-user C3PO LoRA adapters: train, list, export."""
-
-
-def _adapter_options() -> Any:
-    from learners.c3po.options import AdapterOptions
-
-    return AdapterOptions
-
-
-def _model_options(model: Any) -> list[click.Option]:
-    """One click option per field of the pydantic ``model``: its name, type and bounds,
-    default and description (so the model stays the only declaration)."""
-    import annotated_types as at
-
-    options = []
-    for name, field in model.model_fields.items():
-        bounds: dict[str, Any] = {}
-        for rule in field.metadata:
-            if isinstance(rule, at.Ge | at.Gt):
-                bounds["min"] = rule.ge if isinstance(rule, at.Ge) else rule.gt
-                bounds["min_open"] = isinstance(rule, at.Gt)
-            elif isinstance(rule, at.Le | at.Lt):
-                bounds["max"] = rule.le if isinstance(rule, at.Le) else rule.lt
-                bounds["max_open"] = isinstance(rule, at.Lt)
-            else:
-                raise TypeError(f"{model.__name__}.{name}: no CLI form for {rule!r}")
-        kind: click.ParamType[Any]
-        if field.annotation is int:
-            kind = click.IntRange(**bounds) if bounds else click.INT
-        elif field.annotation is float:
-            kind = click.FloatRange(**bounds) if bounds else click.FLOAT
-        elif field.annotation in (str, str | None) and not bounds:
-            kind = click.STRING
-        else:
-            raise TypeError(f"{model.__name__}.{name}: no CLI form for {field.annotation}")
-        options.append(
-            click.Option(
-                [f"--{name.replace('_', '-')}"],
-                type=kind,
-                default=field.default,
-                show_default=field.default is not None,
-                help=field.description,
-            )
-        )
-    return options
-
-
-class _ModelOptionsCommand(click.Command):
-    """A command that also takes one option per field of a pydantic model, added on first
-    use (parsing, --help) so that importing the CLI does not import pydantic."""
-
-    def __init__(self, *args: Any, model: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._model, self._added = model, False
-
-    def get_params(self, ctx: click.Context) -> list[click.Parameter]:
-        if not self._added:
-            self._added = True
-            names = [p.name for p in self.params]
-            at = names.index("data_dir") if "data_dir" in names else len(names)
-            self.params[at:at] = _model_options(self._model())
-        return super().get_params(ctx)
-
-
-@adapters.command("train", cls=_ModelOptionsCommand, model=_adapter_options)
-@click.option("--user", required=True)
-@click.option("--tenant", default="default", show_default=True)
-@click.option("--feedback-id", default=None, help="Train on this verbal feedback.")
-@click.option("--preference-id", "preference_ids", multiple=True, help="Or on preferences.")
-@data_dir_option
-def adapters_train(
-    user: str,
-    tenant: str,
-    feedback_id: str | None,
-    preference_ids: tuple[str, ...],
-    data_dir: Path | None,
-    **options: Any,
-) -> None:
-    """Train an adapter now, in this process (the server does the same as a job)."""
-    from learners.backends.embeddings import SentenceTransformerEmbedder
-    from learners.c3po.jobs import ADAPTER_JOB, AdapterHandler, AdapterRequest, plan
-    from learners.jobs.worker import JobWorker
-    from service.settings import Settings
-    from store.db import Store
-    from store.jobs import claim, enqueue, get_job
-
-    overrides: dict[str, Any] = {} if data_dir is None else {"data_dir": data_dir}
-    settings = Settings(**overrides)
-    # The other options are AdapterOptions' fields (_model_options), validated here again.
-    request = AdapterRequest(
-        feedback_id=feedback_id, preference_ids=list(preference_ids) or None, **options
-    )
-    embedder = SentenceTransformerEmbedder(settings.embedding_model or None)
-    store = Store.open(settings.data_dir)
-    try:
-        counts = plan(store, embedder, tenant, user, request).dataset.counts()
-        click.echo(f"data: {counts}", err=True)
-        with store.transaction() as db:
-            job = enqueue(
-                db, tenant=tenant, user=user, kind=ADAPTER_JOB, params=request.model_dump()
-            )
-        handler = AdapterHandler(store, embedder, settings.models_path)
-        worker = JobWorker(store, {ADAPTER_JOB: handler}, name="cli", max_attempts=1)
-        claimed = claim(store, [ADAPTER_JOB])
-        while claimed is not None and claimed.id != job.id:  # another pending job first
-            worker.run_one(claimed)
-            claimed = claim(store, [ADAPTER_JOB])
-        if claimed is not None:
-            worker.run_one(claimed)
-        done = get_job(store, tenant, job.id)
-    finally:
-        store.close()
-    if done.state != "done" or done.result is None:
-        raise click.ClickException(f"training failed: {done.error}")
-    click.echo(done.result["adapter_id"])
-    click.echo(f"metrics: {done.result['metrics']}", err=True)
-
-
-@adapters.command("list")
-@click.option("--user", required=True)
-@click.option("--tenant", default="default", show_default=True)
-@data_dir_option
-def adapters_list(user: str, tenant: str, data_dir: Path | None) -> None:
-    """The user's adapters, newest first: id, created, feedback, in-scope accuracy, drift."""
-    from store.adapters import list_adapters
-    from store.db import Store
-
-    store = Store.open(_data_dir(data_dir))
-    try:
-        found = list_adapters(store, tenant, user)
-    finally:
-        store.close()
-    for a in found:
-        accuracy = a.metrics.get("reward_accuracy")
-        drift = a.metrics.get("out_scope_kl")
-        click.echo(f"{a.id}\t{a.created_at}\taccuracy={accuracy}\tkl={drift}\t{a.feedback[:60]}")
-
-
-@adapters.command("export")
-@click.argument("adapter_id")
-@click.option("--user", required=True)
-@click.option("--tenant", default="default", show_default=True)
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True)
-@data_dir_option
-def adapters_export(
-    adapter_id: str, user: str, tenant: str, out: Path, data_dir: Path | None
-) -> None:
-    """Write the adapter as a tar.gz (adapter_config.json, adapter_model.safetensors, README)."""
-    from learners.c3po.adapters import write_archive
-    from store.adapters import adapter_path, get_adapter
-    from store.db import Store
-
-    store = Store.open(_data_dir(data_dir))
-    try:
-        folder = adapter_path(store, get_adapter(store, tenant, user, adapter_id))
-    finally:
-        store.close()
-    write_archive(folder, (folder / "README.md").read_text(encoding="utf-8"), out)
-    click.echo(str(out), err=True)
+# The adapter commands live in their own module (one module per command family).
+cli.add_command(adapters)

@@ -9,6 +9,7 @@ thread pool, and each hop cost ~0.3 ms per request (measured).
 
 from __future__ import annotations
 
+import hmac
 from typing import Annotated
 
 from fastapi import Depends, Path, Request
@@ -16,14 +17,14 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from learners.backends.embeddings import Embedder
 from learners.core.engine import Engine
-from service.errors import UnauthorizedError
+from service.errors import ForbiddenError, UnauthorizedError
 from service.middleware import Metrics
 from service.ratelimit import RateLimiter
 from service.settings import Settings
 from store.db import Store
-from store.errors import InvalidInputError
+from store.errors import InvalidInputError, NotFoundError
 from store.keys import authenticate, hash_key
-from store.records import USER_ID
+from store.records import ID_PATTERN, ID_RULE, valid_id
 
 _bearer = HTTPBearer(auto_error=False, description="An API key from `tailor keys create`.")
 
@@ -85,14 +86,44 @@ async def get_tenant(
 TenantDep = Annotated[str, Depends(get_tenant)]
 
 
+async def get_operator(
+    store: StoreDep,
+    settings: SettingsDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> None:
+    """The operator's routes (service-wide figures): only ``TAILOR_METRICS_KEY`` opens them.
+
+    404 while no metrics key is set, 401 for no or a wrong credential, 403 for a valid
+    tenant key (which must not see other tenants' traffic in the figures).
+    """
+    expected = settings.metrics_key.get_secret_value()
+    if not expected:
+        raise NotFoundError("metrics are off: set TAILOR_METRICS_KEY", code="not_found")
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise UnauthorizedError("send the metrics key as 'Authorization: Bearer <key>'")
+    if hmac.compare_digest(credentials.credentials.encode(), expected.encode()):
+        return
+    if authenticate(store, credentials.credentials) is not None:
+        raise ForbiddenError("tenant keys cannot read service-wide metrics")
+    raise UnauthorizedError("wrong metrics key")
+
+
+OperatorDep = Annotated[None, Depends(get_operator)]
+
+
 async def get_user(
-    user: Annotated[str, Path(description="User id: 1-128 of A-Z a-z 0-9 . _ @ -")],
+    user: Annotated[
+        str,
+        # The pattern is documented but checked here, so that a bad id answers the
+        # stable ``invalid_user_id`` rather than a generic validation error.
+        Path(
+            description=f"User id: {ID_RULE}.",
+            json_schema_extra={"pattern": ID_PATTERN, "minLength": 1, "maxLength": 128},
+        ),
+    ],
 ) -> str:
-    if not USER_ID.fullmatch(user):
-        raise InvalidInputError(
-            "user ids are 1 to 128 characters of A-Z, a-z, 0-9, '.', '_', '@' and '-'",
-            code="invalid_user_id",
-        )
+    if not valid_id(user):
+        raise InvalidInputError(f"user ids are {ID_RULE}", code="invalid_user_id")
     return user
 
 

@@ -5,10 +5,18 @@ what it gets back, ``XsPublic`` a list with ``data`` and ``count``. Storage
 rows are shaped through ``from_record`` and never returned as they are.
 Lengths of free text are checked against the configured limit in the routes
 (``check_lengths``), since limits are settings, not constants.
+
+Everything a client sends is checked before anything is stored (``Body``): types
+are strict (``true`` is not an integer), every string is valid Unicode (a lone
+surrogate, which JSON's ``\ud800`` escape can carry, could be stored but never sent
+back), and ``metadata`` must survive a JSON round trip: finite numbers, at most
+``MAX_DEPTH`` levels and ``MAX_METADATA_BYTES`` bytes.
 """
 
 from __future__ import annotations
 
+import json
+import math
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
@@ -16,6 +24,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 from learners.core.policy import Policy
 from store.adapters import Adapter
 from store.errors import InvalidInputError
+from store.interactions import learning_state
 from store.pairs import StoredPair
 from store.records import (
     Feedback,
@@ -40,8 +49,71 @@ Task = Annotated[
 ]
 
 
+#: the largest ``offset`` a list accepts (SQLite's integers end at 2**63 - 1)
+MAX_OFFSET = 10**9
+#: how deep ``metadata`` may nest, and how large it may be once serialized
+MAX_DEPTH = 32
+MAX_METADATA_BYTES = 16 * 1024
+
+
 class Schema(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+def check_json(value: Any, where: str, depth: int = 0) -> None:
+    """Raise ``ValueError`` unless ``value`` can be stored and sent back as JSON."""
+    if depth > MAX_DEPTH:
+        raise ValueError(f"{where} nests deeper than {MAX_DEPTH} levels")
+    if isinstance(value, str):
+        check_unicode(value, where)
+    elif isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{where} holds {value}, which JSON cannot carry")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            check_unicode(key, f"a key of {where}")
+            check_json(item, f"{where}.{key}", depth + 1)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            check_json(item, f"{where}[{index}]", depth + 1)
+
+
+def check_unicode(text: str, where: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError(f"{where} is not valid Unicode (it holds a lone surrogate)") from None
+
+
+class Body(Schema):
+    """What a client sends: strict types, every string checked for valid Unicode."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    @model_validator(mode="after")
+    def _valid_unicode(self) -> Body:
+        for name in type(self).model_fields:
+            check_json(getattr(self, name), name, depth=-MAX_DEPTH)
+        return self
+
+
+def _metadata(value: dict[str, Any] | None) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    check_json(value, "metadata", depth=1)
+    size = len(json.dumps(value, ensure_ascii=False).encode())
+    if size > MAX_METADATA_BYTES:
+        raise ValueError(f"metadata is {size} bytes as JSON; the limit is {MAX_METADATA_BYTES}")
+    return value
+
+
+Metadata = Annotated[
+    dict[str, Any] | None,
+    AfterValidator(_metadata),
+    Field(
+        description=f"Any JSON object the app wants kept with the interaction (at most "
+        f"{MAX_DEPTH} levels deep and {MAX_METADATA_BYTES} bytes).",
+    ),
+]
 
 
 def check_lengths(limit: int, **fields: str | None) -> None:
@@ -114,7 +186,7 @@ class PreferencesPublic(Schema):
     count: int
 
 
-class PreferenceUpdate(Schema):
+class PreferenceUpdate(Body):
     text: str | None = Field(None, min_length=1, max_length=2000)
     disabled: bool | None = None
 
@@ -128,7 +200,7 @@ class PreferenceUpdate(Schema):
 # -- interactions ---------------------------------------------------------------
 
 
-class InteractionCreate(Schema):
+class InteractionCreate(Body):
     context: str = Field(min_length=1, description="What the draft was written for.")
     draft: str = Field(description="The AI-written text the user saw.")
     final: str = Field(description="What the user kept; equal to draft = accepted.")
@@ -137,7 +209,7 @@ class InteractionCreate(Schema):
     client_id: str | None = Field(
         None, min_length=1, max_length=128, description="Idempotency key."
     )
-    metadata: dict[str, Any] | None = None
+    metadata: Metadata = None
 
 
 class InteractionPublic(Schema):
@@ -161,6 +233,13 @@ class InteractionPublic(Schema):
     inference_error: str | None = Field(
         None, description="The last inference error (kept while retrying, and once it failed)."
     )
+    learning: Literal["inline", "deferred", "done", "error"] = Field(
+        "inline",
+        description="The offline learners' work on this interaction: inline = done in the "
+        "request that logged it (see learned); deferred = over the per-interaction "
+        "budget, queued for a background learner (learned is then empty); done or error "
+        "once that ran.",
+    )
 
     @classmethod
     def from_record(
@@ -181,6 +260,7 @@ class InteractionPublic(Schema):
             learned=[LearnedPublic.from_record(p) for p in learned or []],
             inference=i.inference,
             inference_error=i.inference_error,
+            learning=learning_state(i) or "inline",
         )
 
 
@@ -194,7 +274,7 @@ class InteractionsPublic(Schema):
 # -- feedback -------------------------------------------------------------------
 
 
-class FeedbackCreate(Schema):
+class FeedbackCreate(Body):
     text: str = Field(min_length=1, examples=["no emojis in emails to my boss"])
     task: Task | None = None
     context: str | None = Field(None, min_length=1)
@@ -226,7 +306,7 @@ class FeedbackPublic(Schema):
 # -- policy and rewrite ---------------------------------------------------------
 
 
-class PolicyRequest(Schema):
+class PolicyRequest(Body):
     context: str = Field(min_length=1)
     task: Task | None = None
     k: int | None = Field(None, ge=1, le=100)
@@ -275,9 +355,13 @@ class PolicyPublic(Schema):
         )
 
 
-class RewriteRequest(Schema):
+class RewriteRequest(Body):
+    """The same selectors as a policy request (``context``, ``task``, ``k``), and a draft."""
+
     context: str = Field(min_length=1)
     draft: str
+    task: Task | None = None
+    k: int | None = Field(None, ge=1, le=100)
 
 
 class RewritePublic(Schema):
@@ -285,7 +369,7 @@ class RewritePublic(Schema):
     applied: list[str]
 
 
-class GenerateRequest(Schema):
+class GenerateRequest(Body):
     context: str = Field(min_length=1, description="What to write: the request, notes, a text.")
     task: Task | None = None
 
@@ -345,7 +429,7 @@ class JobPublic(Schema):
 # -- pairs and principles (ICAI) ----------------------------------------------------
 
 
-class PairCreate(Schema):
+class PairCreate(Body):
     a: str = Field(min_length=1, description="One text.")
     b: str = Field(min_length=1, description="The other text.")
     preferred: Literal["a", "b"] = Field(description="Which one the user preferred.")

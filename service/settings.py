@@ -99,6 +99,11 @@ class Settings(BaseSettings):
         None,
         description="Base models for adapters (Hugging Face folders); default DATA_DIR/models.",
     )
+    metrics_key: SecretStr = Field(
+        SecretStr(""),
+        description="Bearer token of /metrics (service-wide figures, for the operator); "
+        "empty = /metrics is off. Tenant keys never read it.",
+    )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     @field_validator("learner")

@@ -4,10 +4,17 @@ Files are written by the training job into a temporary folder inside the
 user's adapter folder and renamed into place in the same step that inserts
 the row, so a listed adapter always has its files and a crash leaves at most
 an orphan temporary folder (removed at the next start).
+
+A user's folder is named by a digest of (tenant, user), never by the raw names:
+no id a client sends can address another folder (``.``, ``..``, a tenant ``a/b``).
+Folders of older versions (``adapters/<tenant>/<user>/<id>``) are moved to their
+digest folder at start-up by :func:`relocate_legacy`.
 """
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +25,8 @@ from store.errors import NotFoundError
 from store.records import dumps, loads
 
 TMP_PREFIX = ".tmp-"
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -50,14 +59,13 @@ def adapters_root(store: Store) -> Path:
     return store.data_dir / "adapters"
 
 
+def user_folder_name(tenant: str, user: str) -> str:
+    """The folder of a user's adapters: a digest, so that no name can form a path."""
+    return hashlib.sha256(f"adapters\0{tenant}\0{user}".encode()).hexdigest()[:40]
+
+
 def user_dir(store: Store, tenant: str, user: str) -> Path:
-    # Tenant names and user ids are restricted to path-safe characters upstream,
-    # but never trust that here: refuse anything that would leave the root.
-    root = adapters_root(store)
-    path = (root / tenant / user).resolve()
-    if root.resolve() not in path.parents:
-        raise NotFoundError("invalid adapter location")
-    return path
+    return adapters_root(store) / user_folder_name(tenant, user)
 
 
 def insert_adapter(db: Any, adapter: Adapter) -> None:
@@ -113,7 +121,45 @@ def remove_orphans(store: Store) -> int:
     root = adapters_root(store)
     if not root.exists():
         return 0
-    orphans = [p for p in root.glob(f"*/*/{TMP_PREFIX}*") if p.is_dir()]
+    orphans = [p for p in root.glob(f"*/{TMP_PREFIX}*") if p.is_dir()]
     for path in orphans:
         shutil.rmtree(path, ignore_errors=True)
     return len(orphans)
+
+
+def relocate_legacy(store: Store) -> int:
+    """Move adapters stored under raw names into their digest folder; return how many.
+
+    Idempotent and safe to interrupt: each folder is renamed first and its row
+    pointed at it after, so a crash in between is finished by the next start (the
+    row's old path is gone, the new one exists). Old ``<tenant>/<user>`` folders
+    left empty are removed, and nothing outside the adapters folder is touched.
+    """
+    root = adapters_root(store)
+    moved = 0
+    rows = store.db.execute("SELECT id, tenant, user, path FROM adapters").fetchall()
+    for adapter_id, tenant, user, path in rows:
+        target = user_dir(store, tenant, user) / adapter_id
+        relative = str(target.relative_to(store.data_dir))
+        if path == relative:
+            continue
+        source = store.data_dir / path
+        inside = root.resolve() in source.resolve().parents
+        if inside and source.is_dir() and not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            source.rename(target)
+        if not target.is_dir():
+            log.warning("adapter %s has no files at %s; its row is left as is", adapter_id, path)
+            continue
+        with store.transaction() as db:
+            db.execute("UPDATE adapters SET path = ? WHERE id = ?", [relative, adapter_id])
+        moved += 1
+    for legacy in sorted(root.glob("*/*"), reverse=True) if root.exists() else []:
+        _remove_if_empty(legacy)
+        _remove_if_empty(legacy.parent)
+    return moved
+
+
+def _remove_if_empty(folder: Path) -> None:
+    if folder.is_dir() and not folder.is_symlink() and not any(folder.iterdir()):
+        folder.rmdir()

@@ -3,18 +3,48 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass, fields
+from typing import Any, Literal, get_args
 
 from store.db import Store
 from store.errors import NotFoundError
 from store.records import Feedback, Interaction, dumps
 
+#: states of an interaction's offline learning when it did not happen in the request
+LearningState = Literal["deferred", "done", "error"]
+LEARNING_STATES: tuple[str, ...] = get_args(LearningState)
+
+
+@dataclass(frozen=True)
+class StoredInteraction(Interaction):
+    """An interaction as stored, with the state of its offline learning.
+
+    ``learning`` is None when the request that logged it learned from it;
+    ``deferred`` when that was left to a background ``learn`` job (the edit was over
+    the inline budget, or the tenant's learner slots were busy), then ``done`` or
+    ``error``. (A subclass here, not a field of ``store.records.Interaction``, only so
+    that this column's change stays in this module.)
+    """
+
+    learning: LearningState | None = None
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> StoredInteraction:
+        base = Interaction.from_row(row)
+        values = {f.name: getattr(base, f.name) for f in fields(Interaction)}
+        return cls(**values, learning=row.get("learning"))
+
+
+def learning_state(item: Interaction) -> LearningState | None:
+    """The ``learning`` state of any interaction record (None for a plain one)."""
+    return item.learning if isinstance(item, StoredInteraction) else None
+
 
 def insert_interaction(db: Any, item: Interaction) -> None:
     db.execute(
         "INSERT INTO interactions (id, tenant, user, context, draft, final, task, feedback, "
-        "client_id, metadata, edit_distance, accepted, created_at, inference) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "client_id, metadata, edit_distance, accepted, created_at, inference, learning) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
             item.id,
             item.tenant,
@@ -30,6 +60,7 @@ def insert_interaction(db: Any, item: Interaction) -> None:
             int(item.accepted),
             item.created_at,
             item.inference,
+            learning_state(item),
         ],
     )
 
@@ -41,7 +72,7 @@ def find_by_client_id(store: Store, tenant: str, user: str, client_id: str) -> I
             [tenant, user, client_id],
         )
     )
-    return Interaction.from_row(rows[0]) if rows else None
+    return StoredInteraction.from_row(rows[0]) if rows else None
 
 
 def get_interaction(store: Store, tenant: str, user: str, interaction_id: str) -> Interaction:
@@ -53,7 +84,7 @@ def get_interaction(store: Store, tenant: str, user: str, interaction_id: str) -
     )
     if not rows:
         raise NotFoundError(f"no interaction {interaction_id!r} for this user")
-    return Interaction.from_row(rows[0])
+    return StoredInteraction.from_row(rows[0])
 
 
 def get_interactions(
@@ -66,7 +97,7 @@ def get_interactions(
         f"SELECT * FROM interactions WHERE tenant = ? AND user = ? AND id IN ({marks})",
         [tenant, user, *ids],
     )
-    return {row["id"]: Interaction.from_row(row) for row in rows}
+    return {row["id"]: StoredInteraction.from_row(row) for row in rows}
 
 
 def list_interactions(
@@ -81,7 +112,7 @@ def list_interactions(
         "ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?",
         [tenant, user, limit, offset],
     )
-    return [Interaction.from_row(row) for row in rows], int(total)
+    return [StoredInteraction.from_row(row) for row in rows], int(total)
 
 
 def insert_feedback(db: Any, item: Feedback) -> None:
@@ -124,6 +155,16 @@ def vector_ids_for_task(store: Store, tenant: str, user: str, model: str, task: 
         [tenant, user, model, task],
     ).fetchall()
     return [row[0] for row in rows]
+
+
+def set_learning(db: Any, tenant: str, interaction_id: str, state: LearningState) -> None:
+    """Record the state of an interaction's background offline learning."""
+    if state not in LEARNING_STATES:
+        raise ValueError(f"unknown learning state {state!r}")
+    db.execute(
+        "UPDATE interactions SET learning = ? WHERE tenant = ? AND id = ?",
+        [state, tenant, interaction_id],
+    )
 
 
 def set_inference(db: Any, tenant: str, interaction_id: str, state: str, error: str | None) -> None:

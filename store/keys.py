@@ -12,7 +12,7 @@ import secrets
 
 from store.db import Store
 from store.errors import InvalidInputError, NotFoundError
-from store.records import ApiKey, new_id, now
+from store.records import ID_RULE, ApiKey, new_id, now, valid_id
 
 KEY_PREFIX = "tlr_"
 
@@ -21,7 +21,14 @@ def hash_key(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()
 
 
+def check_tenant(tenant: str) -> None:
+    """Tenant names follow the same rule as user ids (``store.records.ID_PATTERN``)."""
+    if not valid_id(tenant):
+        raise InvalidInputError(f"tenant names are {ID_RULE}", code="invalid_tenant")
+
+
 def ensure_tenant(store: Store, tenant: str) -> None:
+    check_tenant(tenant)
     with store.transaction() as db:
         db.execute(
             "INSERT OR IGNORE INTO tenants (name, created_at) VALUES (?, ?)", [tenant, now()]
@@ -30,8 +37,7 @@ def ensure_tenant(store: Store, tenant: str) -> None:
 
 def create_key(store: Store, tenant: str) -> tuple[ApiKey, str]:
     """Create a key for ``tenant`` (creating the tenant too); return it and its secret."""
-    if not tenant or len(tenant) > 128:
-        raise InvalidInputError("tenant names are 1 to 128 characters", code="invalid_tenant")
+    check_tenant(tenant)
     secret = KEY_PREFIX + secrets.token_urlsafe(32)
     key = ApiKey(
         id=new_id("key"),
@@ -73,6 +79,11 @@ def revoke_key(store: Store, key_id: str) -> ApiKey:
         ):
             raise NotFoundError(f"no API key with id {key_id!r}")
     return next(k for k in list_keys(store) if k.id == key_id)
+
+
+def tenant_exists(store: Store, tenant: str) -> bool:
+    row = store.db.execute("SELECT 1 FROM tenants WHERE name = ?", [tenant]).fetchone()
+    return row is not None
 
 
 def has_keys(store: Store) -> bool:

@@ -223,3 +223,17 @@ def adapters(db: sqlite_utils.Database) -> None:
         CREATE INDEX adapters_user ON adapters (tenant, user, created_at);
         """,
     )
+
+
+@MIGRATIONS(name="0006_interaction_learning_state")
+def interaction_learning_state(db: sqlite_utils.Database) -> None:
+    # The offline learners' work on an interaction: NULL = learned in the request that
+    # logged it; 'deferred' = too big for the request's budget (or its tenant's learner
+    # slots were busy), queued as a 'learn' job; then 'done' or 'error'.
+    _execute_all(
+        db,
+        """
+        ALTER TABLE interactions ADD COLUMN learning TEXT
+            CHECK (learning IN ('deferred', 'done', 'error'));
+        """,
+    )

@@ -289,3 +289,31 @@ def retire_others(db: Any, tenant: str, user: str, source: str, keep: Sequence[s
         [now(), tenant, user, source, *keep],
     )
     return int(cursor.rowcount)
+
+
+def retire_weakest(db: Any, tenant: str, user: str, source: str, keep: int) -> list[str]:
+    """Retire the user's enabled active preferences of ``source`` beyond the ``keep``
+    strongest (in ``db``'s transaction); returns the ids retired.
+
+    Strongest = helped on the most edits at its last verification (a rule's
+    ``stats.helped``: edits it brought closer to what the user wrote), then the
+    newest (a new habit beats an old one that helps as much: the user's drafts may
+    no longer need the old one), then the most support. Disabled preferences are
+    the user's to manage: they neither count nor get retired.
+    """
+    rows = db.execute(
+        "SELECT id FROM preferences WHERE tenant = ? AND user = ? AND source = ? "
+        "AND status = 'active' AND disabled = 0 "
+        "ORDER BY COALESCE(json_extract(stats, '$.helped'), 0) DESC, created_at DESC, "
+        "support DESC, id LIMIT -1 OFFSET ?",
+        [tenant, user, source, keep],
+    ).fetchall()
+    ids = [str(row[0]) for row in rows]
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        db.execute(
+            f"UPDATE preferences SET status = 'retired', updated_at = ? "
+            f"WHERE id IN ({','.join('?' * len(chunk))})",
+            [now(), *chunk],
+        )
+    return ids

@@ -9,8 +9,17 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-#: what a user id may be: 1-128 of A-Z a-z 0-9 . _ @ -
-USER_ID = re.compile(r"[A-Za-z0-9._@-]{1,128}")
+#: The one rule for user ids and tenant names: 1-128 of A-Z a-z 0-9 . _ @ -, and never
+#: ``.`` or ``..`` alone. No separator can appear, so an id names no file-system path
+#: (and files are placed by a digest of (tenant, user) anyway: ``store.adapters``).
+ID_PATTERN = r"^(?!\.\.?$)[A-Za-z0-9._@-]{1,128}$"
+USER_ID = re.compile(ID_PATTERN)
+ID_RULE = "1 to 128 characters of A-Z, a-z, 0-9, '.', '_', '@' and '-', other than '.' and '..'"
+
+
+def valid_id(value: str) -> bool:
+    """Whether ``value`` is a valid user id or tenant name (``ID_PATTERN``)."""
+    return USER_ID.fullmatch(value) is not None
 
 
 #: The one timestamp format of the store and the API: RFC 3339, UTC, microseconds, ``Z``

@@ -41,7 +41,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     cannot see each other's data; tests about the process itself (kill -9, restarts,
     the key printed at first start) start their own ``Server``.
     """
-    server = Server(tmp_path_factory.mktemp("live") / "data")
+    server = Server(tmp_path_factory.mktemp("live") / "data", {"TAILOR_METRICS_KEY": METRICS_KEY})
     yield server
     server.stop()
 
@@ -93,6 +93,17 @@ def client(app: FastAPI, key: str) -> Iterator[TestClient]:
     """A client of tenant 'acme' (its key sent on every request)."""
     with TestClient(app, headers={"Authorization": f"Bearer {key}"}) as c:
         yield c
+
+
+#: the operator's /metrics key in tests (``TAILOR_METRICS_KEY``)
+METRICS_KEY = "metrics-operator-key"
+
+
+def scrape(client: TestClient) -> str:
+    """/metrics as the operator reads it (the app must have ``metrics_key=METRICS_KEY``)."""
+    response = client.get("/metrics", headers=bearer(METRICS_KEY))
+    assert response.status_code == 200, response.text
+    return response.text
 
 
 def bearer(key: str) -> dict[str, str]:

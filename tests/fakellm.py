@@ -64,7 +64,12 @@ class ScriptedLLM:
     model = "scripted"
 
     def complete(
-        self, messages: Messages, *, max_tokens: int = 256, temperature: float = 0.0
+        self,
+        messages: Messages,
+        *,
+        max_tokens: int = 256,
+        temperature: float = 0.0,
+        json_object: bool = False,
     ) -> Completion:
         return Completion(scripted_answer(messages), self.model, 10, 5)
 
@@ -74,7 +79,7 @@ class Provider:
     """Behaviour of the fake provider; tests flip ``mode`` while it runs."""
 
     #: ``hold``: answer only once ``release`` is set (or, as a safety limit, after ``delay``)
-    mode: str = "ok"  # ok | 429 | 500 | timeout | hold | malformed
+    mode: str = "ok"  # ok | 429 | 500 | timeout | hold | malformed | plain
     delay: float = 5.0
     #: seconds every answer takes, like a real provider's latency
     latency: float = 0.0
@@ -131,6 +136,9 @@ class Provider:
             content = self.answer(body["messages"])
             if mode == "malformed":
                 content = "Sure! " + content + " Hope that helps."
+            elif mode == "plain" and content.startswith("{"):
+                # A small local model's habit: the phrase as a labelled plain line.
+                content = f'Preference: "{json.loads(content)["preference"]}"'
             return JSONResponse(
                 {
                     "id": f"chatcmpl-{len(self.calls)}",

@@ -135,7 +135,8 @@ def test_too_little_in_scope_data_is_a_clear_400(client: TestClient) -> None:
         ({}, 422, "validation_error"),
         ({"feedback_id": "x", "preference_ids": ["y"]}, 422, "validation_error"),
         ({"preference_ids": ["pref_nope"]}, 400, "preference_not_found"),
-        ({"feedback_id": "FB", "base_model": "../../etc"}, 400, "invalid_base_model"),
+        ({"feedback_id": "FB", "base_model": "../../etc"}, 422, "validation_error"),
+        ({"feedback_id": "FB", "base_model": "no-such-folder"}, 400, "invalid_base_model"),
         ({"feedback_id": "FB", "rank": 0}, 422, "validation_error"),
     ],
 )

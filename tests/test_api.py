@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from tests.conftest import log
+from tests.conftest import METRICS_KEY, bearer, log, scrape
 
 BOSS = "Email to my boss Maria about moving the quarterly budget review"
 
@@ -222,15 +224,24 @@ def test_delete_user_removes_rows_vectors_and_files(client: TestClient, data_dir
     assert erin["preference"] == "be warm."
 
 
-def test_metrics_count_requests_by_route(client: TestClient) -> None:
-    log(client, "dana")
-    client.post("/v1/users/dana/policy", json={"context": BOSS})
-    text = client.get("/metrics").text
-    assert 'route="/v1/users/{user}/interactions",status="201"' in text
-    assert 'route="/v1/users/{user}/policy"' in text
-    assert "tailor_interactions_logged_total 1.0" in text
+def test_metrics_count_requests_by_route(make_app: Callable[..., FastAPI], key: str) -> None:
+    with TestClient(make_app(metrics_key=METRICS_KEY), headers=bearer(key)) as client:
+        log(client, "dana")
+        client.post("/v1/users/dana/policy", json={"context": BOSS})
+        text = scrape(client)
+        assert 'route="/v1/users/{user}/interactions",status="201"' in text
+        assert 'route="/v1/users/{user}/policy"' in text
+        assert "tailor_interactions_logged_total 1.0" in text
+        # Service-wide figures are the operator's: a tenant's key is refused.
+        assert client.get("/metrics").json()["error"]["code"] == "forbidden"
     with TestClient(client.app) as anonymous:
         assert anonymous.get("/metrics").status_code == 401
+        wrong = anonymous.get("/metrics", headers=bearer("not-the-key"))
+        assert wrong.status_code == 401
+
+
+def test_metrics_are_off_without_a_metrics_key(client: TestClient) -> None:
+    assert client.get("/metrics").status_code == 404
 
 
 # -- one timestamp format ---------------------------------------------------------

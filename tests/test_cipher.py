@@ -17,7 +17,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from tests.conftest import bearer, log
+from tests.conftest import METRICS_KEY, bearer, log, scrape
 from tests.fakellm import Provider, serve_provider
 from tests.live import Server
 
@@ -49,6 +49,7 @@ def llm_app(make_app: Callable[..., FastAPI], provider_url: str) -> Callable[...
             "llm_retries": 0,
             "job_max_attempts": 2,
             "job_retry_seconds": 0.05,
+            "metrics_key": METRICS_KEY,
         }
         return make_app(**(settings | overrides))
 
@@ -83,6 +84,19 @@ def log_edit(client: TestClient, n: int = 0) -> dict[str, Any]:
     )
 
 
+def test_a_provider_answering_in_plain_text_still_teaches_cipher(
+    llm_app: Callable[..., FastAPI], key: str, provider: Provider
+) -> None:
+    provider.mode = "plain"
+    with TestClient(llm_app(learner="feedback,cipher-1"), headers=bearer(key)) as client:
+        first = log_edit(client, 1)
+        done = wait_for(client, f"/v1/users/{USER}/interactions/{first['id']}", settled)
+        assert done["inference"] == "done", done["inference_error"]
+        assert [p["text"] for p in done["learned"] if p["source"] == "cipher"] == ["avoids emojis"]
+    # litellm reports structured output for this OpenAI-compatible model: it was asked for.
+    assert provider.calls[0].get("response_format") == {"type": "json_object"}
+
+
 def test_cipher_preference_is_learned_in_background_and_used_by_the_policy(
     llm_app: Callable[..., FastAPI], key: str, provider: Provider
 ) -> None:
@@ -109,7 +123,7 @@ def test_cipher_preference_is_learned_in_background_and_used_by_the_policy(
         # CIPHER-5 aggregated the two retrieved phrases with one more LLM call.
         assert [p["text"] for p in used] == ["combined: avoids emojis"]
         assert "combined: avoids emojis" in policy["system_prompt"]
-        metrics = client.get("/metrics").text
+        metrics = scrape(client)
         assert 'tailor_jobs{kind="inference"' not in metrics  # no backlog, no failure
         tokens = next(ln for ln in metrics.splitlines() if ln.startswith("tailor_llm_tokens "))
         assert float(tokens.split()[1]) == 3 * 49  # two inferences and one aggregation
@@ -166,7 +180,7 @@ def test_provider_failures_are_retried_then_visible_and_nothing_is_lost(
             if c["kind"] == "inference"
         ]
         assert (job["state"], job["attempts"]) == ("error", 2)
-        assert 'tailor_jobs{kind="inference",state="error"} 1.0' in client.get("/metrics").text
+        assert 'tailor_jobs{kind="inference",state="error"} 1.0' in scrape(client)
 
         # The provider recovers; retrying the failed job completes the inference.
         provider.mode = "ok"

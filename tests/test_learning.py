@@ -201,3 +201,25 @@ def test_a_disabled_rule_is_never_applied(client: TestClient) -> None:
     assert rule["id"] not in result["applied"] and result["text"].endswith("Thanks,\nSam")
     export = client.get("/v1/users/dana/export").text
     assert rule["id"] in export
+
+
+def test_rewrite_takes_the_same_selectors_as_the_policy(client: TestClient) -> None:
+    for i in range(5):
+        context, draft = email_draft(i)
+        r = client.post(
+            "/v1/users/dana/interactions",
+            json={"context": context, "draft": draft, "final": dana_edits(draft), "task": "email"},
+        )
+        assert r.status_code == 201, r.text
+    context, draft = email_draft(6)
+    for selectors in ({"task": "email"}, {"task": "email", "k": 3}, {}):
+        body = {"context": context, "draft": draft} | selectors
+        policy = client.post("/v1/users/dana/policy", json={"context": context} | selectors)
+        rewritten = client.post("/v1/users/dana/rewrite", json=body)
+        assert rewritten.status_code == 200, rewritten.text
+        # A rule listed by /policy is a rule /rewrite may apply, with the same selectors.
+        listed = {rule["id"] for rule in policy.json()["rules"]}
+        assert set(rewritten.json()["applied"]) <= listed and rewritten.json()["applied"]
+    # Another task's edits are not this task's habits: nothing listed, nothing applied.
+    other = {"context": context, "draft": draft, "task": "post"}
+    assert client.post("/v1/users/dana/rewrite", json=other).json()["applied"] == []

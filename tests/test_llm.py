@@ -16,6 +16,7 @@ from learners.backends.llm import (
     local_gguf_path,
     no_in_call_retries,
     parse_json_answer,
+    parse_phrase_answer,
 )
 from tests.fakellm import DRAFT, Provider, serve_provider
 
@@ -50,6 +51,39 @@ def test_anything_else_is_a_visible_malformed_answer(answer: str, why: str) -> N
         parse_json_answer(answer, "preference")
     assert caught.value.code == "llm_malformed_output" and caught.value.retryable
     assert " ".join(answer.split())[:20] in caught.value.message  # its start is shown
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "short, plain emails",
+        'Preference: "short, plain emails"',
+        "**Preference:** short, plain emails",
+        "The user's preference is: 'short, plain emails'",
+        "- `short, plain emails`",
+        "“short, plain emails”\n",
+        '{"preference": "short, plain emails"}',
+    ],
+)
+def test_a_phrase_may_come_as_one_plain_line(answer: str) -> None:
+    assert parse_phrase_answer(answer, "preference") == "short, plain emails"
+
+
+@pytest.mark.parametrize(
+    ("answer", "why"),
+    [
+        ("Sure! Here it is:\nshort, plain emails", "one line"),
+        ('Sure! {"preference": "short"}', "not JSON"),
+        ('{"pref": "short"}', 'string "preference"'),
+        ('Preference: ""', "empty"),
+        ("x" * 400, "longer than 300"),
+        ("", "one line"),
+    ],
+)
+def test_a_phrase_answer_that_is_not_one_line_fails_visibly(answer: str, why: str) -> None:
+    with pytest.raises(LLMError, match=why) as caught:
+        parse_phrase_answer(answer, "preference")
+    assert caught.value.code == "llm_malformed_output"
 
 
 def test_build_llm_picks_the_back_end() -> None:

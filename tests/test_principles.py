@@ -153,6 +153,46 @@ def test_cli_imports_icai_csv_pairs(
         assert wait_job(client, job.json()["id"])["state"] == "done"
 
 
+def test_cli_import_is_idempotent_and_skips_ties(
+    data_dir: Path, make_app: Callable[..., FastAPI], key: str, tmp_path: Path
+) -> None:
+    plain = tmp_path / "plain.csv"
+    plain.write_text(
+        "text_a,text_b,preferred_text\n"
+        "Short.,A longer answer.,text_a\n"
+        "Cats.,Dogs.,tie\n"
+        "Bad one.,Bad two.,tie (bothbad)\n"
+        "Terse.,Wordy answer here.,text_a\n"
+        "Short.,A longer answer.,text_a\n"  # the same pair twice in one file
+    )
+    with_ids = tmp_path / "ids.csv"
+    with_ids.write_text(
+        "id,text_a,text_b,preferred_text\nq1,Short.,A longer answer.,text_a\nq2,x,y,text_b\n"
+    )
+    args = ["--user", USER, "--tenant", "acme", "--data-dir", str(data_dir)]
+
+    def run(path: Path) -> str:
+        result = CliRunner().invoke(cli, ["principles", "import", str(path), *args])
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    first = run(plain)
+    assert "imported 2 pairs" in first and "1 duplicates" in first and "2 ties" in first
+    again = run(plain)
+    assert "imported 0 pairs" in again and "3 duplicates" in again
+    # An explicit id column keys the pairs by it: the same content under an id is new.
+    assert "imported 2 pairs" in run(with_ids)
+    assert "imported 0 pairs" in run(with_ids)
+    with TestClient(make_app(), headers=bearer(key)) as client:
+        assert client.get(f"/v1/users/{USER}/pairs").json()["count"] == 4
+    # Reusing an id for different content is refused, and nothing of the file is stored.
+    with_ids.write_text("id,text_a,text_b,preferred_text\nq3,p,q,text_a\nq1,changed,y,text_b\n")
+    result = CliRunner().invoke(cli, ["principles", "import", str(with_ids), *args])
+    assert result.exit_code == 1 and "already used for a different pair" in result.output
+    with TestClient(make_app(), headers=bearer(key)) as client:
+        assert client.get(f"/v1/users/{USER}/pairs").json()["count"] == 4
+
+
 def test_cli_import_refuses_a_malformed_csv(data_dir: Path, tmp_path: Path) -> None:
     path = tmp_path / "bad.csv"
     path.write_text("text_a,text_b,preferred_text\nx,y,text_c\n")

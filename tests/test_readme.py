@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import METRICS_KEY
 from tests.live import Server
 
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -33,7 +34,7 @@ def test_readme_curl_examples_run(server: tuple[Server, str], tmp_path: Path) ->
     live, key = server
     examples = api_examples()
     assert len(examples) >= 8
-    env = os.environ | {"TAILOR": live.url, "KEY": key}
+    env = os.environ | {"TAILOR": live.url, "KEY": key, "TAILOR_METRICS_KEY": METRICS_KEY}
     for block in examples:
         lines = [ln for ln in block.splitlines() if not ln.startswith("export ")]
         script = "set -euo pipefail\n" + "\n".join(lines)

@@ -19,6 +19,7 @@ from replay.simulate import schedule, simulate, write_reports
 from replay.users import LATENT, RuleUser, latent_for
 from service.cli import cli
 from store.errors import InvalidInputError
+from tests.conftest import METRICS_KEY
 from tests.live import Server
 
 
@@ -187,7 +188,7 @@ def test_simulation_runs_against_a_live_server(tmp_path: Path, live_server: Serv
 
     def logged() -> float:
         metrics = httpx.get(
-            f"{live_server.url}/metrics", headers={"Authorization": f"Bearer {key}"}
+            f"{live_server.url}/metrics", headers={"Authorization": f"Bearer {METRICS_KEY}"}
         )
         line = next(
             ln

@@ -166,10 +166,14 @@ class BatchingEmbedder:
 
 
 class CachedEmbedder:
-    """An LRU of vectors keyed by content hash in front of an :class:`Embedder`.
+    """An LRU of vectors keyed by (scope, content hash) in front of an :class:`Embedder`.
 
     An app typically asks for a policy and then logs the edit for the same
     context: the second call costs a dictionary lookup, not a model run.
+
+    The scope is the tenant: a cache shared across tenants would be a side channel
+    (a tenant timing its own request, or reading hit counters, could learn whether
+    another tenant sent the same text). Each tenant's entries are its own.
     """
 
     def __init__(self, embedder: Embedder, *, capacity: int = 10_000) -> None:
@@ -179,41 +183,43 @@ class CachedEmbedder:
         self.capacity = capacity
         self.hits = 0
         self.misses = 0
-        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._cache: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
         self._lock = threading.Lock()
 
     def digest(self, text: str) -> str:
         return content_hash(self.model_name, text[: self.embedder.max_chars])
 
-    def get(self, digest: str) -> np.ndarray | None:
+    def get(self, scope: str, digest: str) -> np.ndarray | None:
+        key = (scope, digest)
         with self._lock:
-            vector = self._cache.get(digest)
+            vector = self._cache.get(key)
             if vector is not None:
-                self._cache.move_to_end(digest)
+                self._cache.move_to_end(key)
                 self.hits += 1
             return vector
 
-    def put(self, digest: str, vector: np.ndarray) -> None:
+    def put(self, scope: str, digest: str, vector: np.ndarray) -> None:
         if self.capacity <= 0:
             return
+        key = (scope, digest)
         with self._lock:
-            self._cache[digest] = vector
-            self._cache.move_to_end(digest)
+            self._cache[key] = vector
+            self._cache.move_to_end(key)
             while len(self._cache) > self.capacity:
                 self._cache.popitem(last=False)
 
-    def embed_one(self, text: str) -> tuple[str, np.ndarray]:
-        """(content hash, vector) for one text, from the cache when possible."""
+    def embed_one(self, scope: str, text: str) -> tuple[str, np.ndarray]:
+        """(content hash, vector) for one text, from ``scope``'s cache when possible."""
         digest = self.digest(text)
-        vector = self.get(digest)
+        vector = self.get(scope, digest)
         if vector is None:
             with self._lock:
                 self.misses += 1
             vector = self.embedder.embed([text])[0]
-            self.put(digest, vector)
+            self.put(scope, digest, vector)
         return digest, vector
 
-    def evict(self, digests: Iterable[str]) -> None:
+    def evict(self, scope: str, digests: Iterable[str]) -> None:
         with self._lock:
             for digest in digests:
-                self._cache.pop(digest, None)
+                self._cache.pop((scope, digest), None)

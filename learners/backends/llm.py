@@ -12,7 +12,13 @@ runs end to end without a provider, never as a source of quality.
 
 Answers are parsed strictly (``parse_json_answer``): an answer that is not the
 JSON object asked for raises ``LLMError`` like any failed call, so callers
-record it instead of storing garbage (the mem0 failure mode this avoids).
+record it instead of storing garbage (the mem0 failure mode this avoids). Where
+litellm reports that the model supports it, a call that wants JSON asks for it
+through the provider's structured-output mode (``response_format``); and where a
+prompt asks for one phrase, a model that answers with one plain line instead
+(many small and local models do) is taken at its word (``parse_phrase_answer``):
+quotes, a "Preference:" label and Markdown are stripped, and anything longer
+than one line still fails visibly.
 Heavy imports (litellm ~4-5 s, transformers, llama_cpp) happen on first use.
 
 One retry layer per call. The in-call retries (``TAILOR_LLM_RETRIES``) are for
@@ -80,8 +86,15 @@ class LLM(Protocol):
     model: str
 
     def complete(
-        self, messages: Messages, *, max_tokens: int = 256, temperature: float = 0.0
-    ) -> Completion: ...
+        self,
+        messages: Messages,
+        *,
+        max_tokens: int = 256,
+        temperature: float = 0.0,
+        json_object: bool = False,
+    ) -> Completion:
+        """``json_object``: the prompt asks for a JSON object (structured output if offered)."""
+        ...
 
 
 def build_llm(
@@ -159,6 +172,7 @@ class LiteLLMBackend:
         self.retries = retries
         self.backoff = backoff
         self._litellm: Any = None
+        self._json_mode: bool | None = None
         self._lock = threading.Lock()
 
     def prepare(self) -> None:
@@ -178,11 +192,34 @@ class LiteLLMBackend:
                 self._litellm = litellm
             return self._litellm
 
+    def supports_json_mode(self) -> bool:
+        """Whether litellm reports ``response_format`` among this model's parameters."""
+        if self._json_mode is None:
+            litellm = self._module()
+            try:
+                _, provider, _, _ = litellm.get_llm_provider(self.model, api_base=self.api_base)
+                params = litellm.get_supported_openai_params(
+                    model=self.model, custom_llm_provider=provider
+                )
+            except Exception as exc:  # litellm raises its own types for unknown models
+                log.info("no structured-output mode for %s (%s)", self.model, exc)
+                params = None
+            self._json_mode = "response_format" in (params or [])
+        return self._json_mode
+
     def complete(
-        self, messages: Messages, *, max_tokens: int = 256, temperature: float = 0.0
+        self,
+        messages: Messages,
+        *,
+        max_tokens: int = 256,
+        temperature: float = 0.0,
+        json_object: bool = False,
     ) -> Completion:
         litellm = self._module()
         retries = in_call_retries(self.retries)
+        extra: dict[str, Any] = {}
+        if json_object and self.supports_json_mode():
+            extra["response_format"] = {"type": "json_object"}
         attempt = 0
         while True:
             try:
@@ -196,6 +233,7 @@ class LiteLLMBackend:
                     max_tokens=max_tokens,
                     num_retries=0,  # retries are ours, counted and backed off here
                     max_retries=0,
+                    **extra,
                 )
                 return _completion_of(response, self.model)
             except LLMError:
@@ -214,7 +252,8 @@ def _completion_of(response: Any, model: str) -> Completion:
     try:
         text = response.choices[0].message.content
     except (AttributeError, IndexError, KeyError, TypeError) as exc:
-        raise LLMError(f"the LLM answer has no message: {exc}", code="llm_bad_answer") from exc
+        log.warning("LLM answer without a message: %r", exc)
+        raise LLMError("the LLM answer has no message", code="llm_bad_answer") from exc
     if not isinstance(text, str):
         raise LLMError("the LLM answered with no text", code="llm_bad_answer")
     usage = getattr(response, "usage", None)
@@ -229,17 +268,21 @@ def _completion_of(response: Any, model: str) -> Completion:
 def _classify(exc: Exception) -> LLMError:
     status = getattr(exc, "status_code", None)
     name = type(exc).__name__
-    message = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else name
+    # The provider's own text can name hosts, keys' prefixes or internal addresses: it
+    # goes to the server log, and clients and job records get the code and status only.
+    log.warning("LLM call failed: %s: %s", name, str(exc).strip()[:1000])
     if name in {"Timeout", "APITimeoutError"} or isinstance(exc, TimeoutError):
-        return LLMError(f"LLM call timed out: {message}", code="llm_timeout")
+        return LLMError("the LLM call timed out", code="llm_timeout")
     if name == "APIConnectionError" and status in (None, 500):
-        return LLMError(f"could not reach the LLM: {message}", code="llm_unreachable")
+        return LLMError("could not reach the LLM provider", code="llm_unreachable")
     if isinstance(status, int):
         if status == 429:
-            return LLMError(f"LLM rate limit: {message}", code="llm_rate_limited")
+            return LLMError("the LLM provider's rate limit was hit", code="llm_rate_limited")
         retryable = status in RETRY_STATUSES or status >= 500
-        return LLMError(f"LLM error {status}: {message}", code="llm_error", retryable=retryable)
-    return LLMError(f"LLM call failed ({name}): {message}", code="llm_error")
+        return LLMError(
+            f"the LLM provider answered HTTP {status}", code="llm_error", retryable=retryable
+        )
+    return LLMError(f"the LLM call failed ({name})", code="llm_error")
 
 
 # -- local GGUF ------------------------------------------------------------------
@@ -260,7 +303,9 @@ def local_gguf_path() -> Path:
         )
     path = Path(next(iter(spec.submodule_search_locations))) / GGUF_FILE
     if not path.is_file():
-        raise UnavailableError(f"{path} is missing", code="llm_not_configured")
+        raise UnavailableError(
+            f"the GGUF file {GGUF_FILE} of {GGUF_PACKAGE} is missing", code="llm_not_configured"
+        )
     return path
 
 
@@ -283,9 +328,15 @@ class LocalBackend:
         return self._runner
 
     def complete(
-        self, messages: Messages, *, max_tokens: int = 256, temperature: float = 0.0
+        self,
+        messages: Messages,
+        *,
+        max_tokens: int = 256,
+        temperature: float = 0.0,
+        json_object: bool = False,
     ) -> Completion:
-        # One generation at a time: both runtimes keep per-model state.
+        # One generation at a time: both runtimes keep per-model state. No structured
+        # output here: the phrase parser accepts the plain line a small model gives.
         with self._lock:
             runner = self._load()
             text, prompt_tokens, completion_tokens = runner.generate(messages, max_tokens)
@@ -359,6 +410,42 @@ def parse_json_answer(text: str, key: str, *, max_chars: int = 300) -> str:
         raise malformed(text, f'"{key}" is empty')
     if len(value) > max_chars:
         raise malformed(text, f'"{key}" is longer than {max_chars} characters')
+    return value
+
+
+#: what a plain-text answer may wrap its phrase in: a label, list markers, Markdown
+_LABEL = re.compile(
+    r"^(?:the\s+)?(?:user(?:'s)?\s+)?(?:inferred\s+|combined\s+)?preference(?:\s+is)?"
+    r"\s*[:\-\u2013]\s*",
+    re.IGNORECASE,
+)
+_MARKER = re.compile(r"^(?:[-*•]\s+|\d+[.)]\s+)")
+_EMPHASIS = re.compile(r"\*\*|__|`")
+_QUOTES = "\"'\u201c\u201d\u2018\u2019"
+
+
+def parse_phrase_answer(text: str, key: str, *, max_chars: int = 300) -> str:
+    """The phrase a prompt asked for: ``{"<key>": ...}``, or one plain line.
+
+    An answer holding a brace is read as JSON (strictly: ``parse_json_answer``), so a
+    broken object or prose around one is never taken for a phrase. Otherwise the answer
+    must be exactly one non-empty line: ``Preference: "concise, plain language"``,
+    ``**concise**`` and ``- concise`` all give ``concise ...``; two lines or more fail.
+    """
+    body = text.strip()
+    if "{" in body or "}" in body:
+        return parse_json_answer(text, key, max_chars=max_chars)
+    lines = [line for line in body.splitlines() if line.strip()]
+    if len(lines) != 1:
+        raise malformed(text, f'expected {{"{key}": ...}} or one line with the phrase')
+    line = _EMPHASIS.sub("", lines[0])
+    for _ in range(3):  # labels and quotes nest in either order
+        line = _LABEL.sub("", _MARKER.sub("", line.strip())).strip().strip(_QUOTES).strip()
+    value = " ".join(line.split())
+    if not value:
+        raise malformed(text, "the answer is empty")
+    if len(value) > max_chars:
+        raise malformed(text, f"the phrase is longer than {max_chars} characters")
     return value
 
 

@@ -18,7 +18,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 from pydantic import Field, model_validator
@@ -40,13 +40,18 @@ ADAPTER_JOB = "adapter"
 MAX_ITEMS = 2000
 DEFAULT_BASE = "SmolLM2-135M-Instruct"
 
+#: an id the store made (``store.records.new_id``) or any id of that alphabet
+StoredId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+
 
 class AdapterRequest(AdapterOptions):
     """What ``POST .../adapters`` accepts (stored as the job's params): what to train on,
     plus the options of ``learners.c3po.options.AdapterOptions``."""
 
-    feedback_id: str | None = Field(None, description="Train on this piece of verbal feedback.")
-    preference_ids: list[str] | None = Field(
+    feedback_id: StoredId | None = Field(
+        None, description="Train on this piece of verbal feedback."
+    )
+    preference_ids: list[StoredId] | None = Field(
         None, min_length=1, max_length=20, description="Or on these learned preferences."
     )
 
@@ -120,7 +125,9 @@ def resolve_base(models_dir: Path, name: str | None) -> Path:
     path = (root / name).resolve()
     if root not in path.parents or not (path / "config.json").is_file():
         raise InvalidInputError(
-            f"base_model {name!r} is not a model folder inside the models directory {root}",
+            # The models directory is the operator's business: never show a server path.
+            f"base_model {name!r} is not a model folder inside the models directory "
+            "(TAILOR_MODELS_DIR)",
             code="invalid_base_model",
         )
     return path

@@ -32,12 +32,15 @@ NEAR_THRESHOLD = 0.12
 class TrainingFields(BaseModel):
     """The options that training reads (shared with ``TrainOptions``)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     steps: int = Field(20, ge=1, le=5000, description="Optimizer steps.")
     rank: int = Field(8, ge=1, le=64, description="LoRA rank (vLLM serves up to 16 by default).")
     seed: int = Field(
-        0, description="Seeds the data split, the LoRA init, the batch order and generation."
+        0,
+        ge=0,
+        le=2**32 - 1,
+        description="Seeds the data split, the LoRA init, the batch order and generation.",
     )
 
     def training(self) -> dict[str, Any]:
@@ -50,6 +53,10 @@ class AdapterOptions(TrainingFields):
 
     base_model: str | None = Field(
         None,
+        min_length=1,
+        max_length=200,
+        # Folder names only: no NUL, no '..' (checked again where the folder is resolved).
+        pattern=r"^[A-Za-z0-9_@+-][A-Za-z0-9._@+-]*(/[A-Za-z0-9_@+-][A-Za-z0-9._@+-]*)*$",
         description="A Hugging Face causal LM folder inside the models directory "
         "(TAILOR_MODELS_DIR); default: SmolLM2-135M-Instruct, converted once from the "
         "packaged GGUF.",

@@ -25,3 +25,11 @@ class EngineConfig:
     embed_cache_size: int = 10_000
     #: users whose FAISS index stays loaded (LRU)
     index_cache_users: int = 256
+    #: an edit whose draft and final hold more characters than this together is learned
+    #: in the background (``learners.core.pool``), not in the request that logs it
+    inline_learn_chars: int = 16_000
+    #: learner slots (threads learning at once, request and background together); one
+    #: tenant holds at most half of them
+    learn_threads: int = 2
+    #: seconds a request waits for its tenant's learner slot before deferring its learning
+    learn_wait: float = 0.5

@@ -6,6 +6,13 @@ learners run first (pure, nothing stored yet), then one SQLite transaction
 stores the item, its context embedding and what was learned, and only then is
 the derived FAISS index updated (a crash before that leaves the index stale,
 and a stale index is rebuilt from SQLite on its next load).
+
+Learning has a budget per interaction (issue 14): an edit over
+``inline_chars`` characters, or one whose tenant's learner slots stay busy for
+``learn_wait`` seconds, is stored at once with ``learning="deferred"`` and a
+``learn`` job, which ``learners.core.pool.BackgroundRunner`` runs later; the
+interaction then shows ``done``. Learners that cap their preferences per user
+(``Learner.preference_cap``: the rule learner) get the weakest retired.
 """
 
 from __future__ import annotations
@@ -20,24 +27,31 @@ import numpy as np
 from learners.backends.embeddings import CachedEmbedder
 from learners.backends.llm import LLM, Completion, require_llm
 from learners.base import Learned, Learner, Neighbor
+from learners.core.config import EngineConfig
 from learners.core.policy import USER_SCOPE_SCORE, Policy, Retrieved, build_policy
+from learners.core.pool import BackgroundRunner, LearnerSlots
+from learners.jobs.worker import JobCancelled, JobControl
 from learners.style.text import edit_distance
 from store.adapters import remove_user_files
 from store.db import Store
-from store.errors import ConflictError
+from store.errors import ConflictError, NotFoundError
 from store.interactions import (
+    StoredInteraction,
     find_by_client_id,
+    get_interaction,
     get_interactions,
     insert_feedback,
     insert_interaction,
     items_for_vectors,
     set_inference,
+    set_learning,
     vector_ids_for_task,
 )
 from store.jobs import enqueue, retry
 from store.preferences import (
     get_preferences,
     preferences_for_items,
+    retire_weakest,
     upsert_preference,
     user_wide_preferences,
 )
@@ -47,6 +61,8 @@ from store.vectors import VectorIndex, find_vector, insert_embedding
 
 #: job kind of the background LLM learners' work on one interaction
 INFERENCE_JOB = "inference"
+#: job kind of the offline learners' deferred work on one interaction
+LEARN_JOB = "learn"
 
 
 @dataclass(frozen=True)
@@ -71,19 +87,30 @@ class UserHistory:
     """What a learner may see of one user's past, around one context (lazy, cached)."""
 
     def __init__(
-        self, engine: Engine, tenant: str, user: str, vector: np.ndarray, task: str | None
+        self,
+        engine: Engine,
+        tenant: str,
+        user: str,
+        vector: np.ndarray,
+        task: str | None,
+        *,
+        exclude: str | None = None,
     ) -> None:
         self.engine, self.tenant, self.user = engine, tenant, user
         self.vector, self.task = vector, task
+        #: the interaction being learned from, when it is already stored (deferred
+        #: learning): it is not its own neighbour
+        self.exclude = exclude
         self._neighbors: list[Neighbor] | None = None
 
     def neighbors(self) -> list[Neighbor]:
         if self._neighbors is None:
             engine = self.engine
-            scores = engine.nearest(
-                self.tenant, self.user, self.vector, task=self.task, k=engine.history_k
-            )
-            self._neighbors = engine.neighbors(self.tenant, self.user, scores)
+            k = engine.history_k + (self.exclude is not None)
+            scores = engine.nearest(self.tenant, self.user, self.vector, task=self.task, k=k)
+            found = engine.neighbors(self.tenant, self.user, scores)
+            self._neighbors = [n for n in found if n.interaction.id != self.exclude]
+            del self._neighbors[engine.history_k :]
         return self._neighbors
 
     def preferences(self, source: str) -> list[Preference]:
@@ -105,6 +132,9 @@ class Engine:
         min_score: float = 0.25,
         history_k: int = 8,
         llm: LLM | None = None,
+        inline_chars: int = EngineConfig.inline_learn_chars,
+        learn_threads: int = EngineConfig.learn_threads,
+        learn_wait: float = EngineConfig.learn_wait,
     ) -> None:
         self.store = store
         self.index = index
@@ -121,28 +151,47 @@ class Engine:
         self._by_source = {learner.source: learner for learner in learners}
         #: called after a job is queued (the server wakes its worker)
         self.on_enqueue: Callable[[], None] | None = None
+        #: an edit with more characters (draft + final) is learned in the background
+        self.inline_chars = inline_chars
+        #: seconds a request waits for a learner slot of its tenant before deferring
+        self.learn_wait = learn_wait
+        self.slots = LearnerSlots(learn_threads)
+        #: the same fair share, for the request-side work of edits over the budget
+        self.intake = LearnerSlots(learn_threads)
+        #: runs deferred learning (``learn`` jobs); started when there is some
+        self.background = BackgroundRunner(store, LEARN_JOB, DeferredLearning(self), self.slots)
+        self._resumed = False
 
     # -- embeddings -------------------------------------------------------------
 
     def vector(self, tenant: str, user: str, text: str) -> tuple[str, np.ndarray]:
-        """(content hash, vector): the LRU, then this user's stored vectors, then the model."""
+        """(content hash, vector): the tenant's LRU, this user's stored vectors, the model."""
         digest = self.embedder.digest(text)
-        vector = self.embedder.get(digest)
+        vector = self.embedder.get(tenant, digest)
         if vector is None:
             vector = find_vector(self.store, tenant, user, self.embedder.model_name, digest)
             if vector is None:
-                return self.embedder.embed_one(text)
-            self.embedder.put(digest, vector)
+                return self.embedder.embed_one(tenant, text)
+            self.embedder.put(tenant, digest, vector)
         return digest, vector
 
     # -- writes -----------------------------------------------------------------
 
     def log_interaction(self, tenant: str, user: str, new: NewInteraction) -> Logged:
+        if len(new.draft) + len(new.final) <= self.inline_chars:
+            return self._log(tenant, user, new)
+        # What a big edit costs its request (its edit distance, storing it) is paid in an
+        # intake slot of its tenant: a flood of big edits from one tenant keeps at most
+        # its share of request threads busy, the others wait without taking CPU.
+        with self.intake.slot(tenant):
+            return self._log(tenant, user, new)
+
+    def _log(self, tenant: str, user: str, new: NewInteraction) -> Logged:
         if new.client_id is not None:
             existing = find_by_client_id(self.store, tenant, user, new.client_id)
             if existing is not None:
                 return self._replayed(existing, new)
-        item = Interaction(
+        item = StoredInteraction(
             id=new_id("int"),
             tenant=tenant,
             user=user,
@@ -161,11 +210,10 @@ class Engine:
         )
         digest, vector = self.vector(tenant, user, item.context)
         history = UserHistory(self, tenant, user, vector, item.task)
-        learned = [
-            (learner, pref)
-            for learner in self.inline
-            for pref in learner.learn_interaction(item, history)
-        ]
+        inline = self._learn_inline(item, history)
+        if inline is None:
+            item = replace(item, learning="deferred")
+        learned = inline or []
         try:
             with self.store.transaction() as db:
                 insert_interaction(db, item)
@@ -206,6 +254,8 @@ class Engine:
                         params={"learners": list(self.deferred)},
                         item_id=item.id,
                     )
+                if item.learning == "deferred":
+                    enqueue(db, tenant=tenant, user=user, kind=LEARN_JOB, item_id=item.id)
         except sqlite3.IntegrityError:
             # Two requests raced with the same client_id: the loser returns the winner.
             if new.client_id is not None:
@@ -216,7 +266,28 @@ class Engine:
         self.index.add(tenant, user, [vector_id], vector[None, :])
         if item.inference == "pending":
             self._wake()
+        if item.learning == "deferred" or not self._resumed:
+            # The first write after start-up also resumes work a restart left queued.
+            self._resumed = True
+            self.background.kick()
         return Logged(item, get_preferences(self.store, tenant, user, pref_ids), True)
+
+    def _learn_inline(
+        self, item: Interaction, history: UserHistory
+    ) -> list[tuple[Learner, Learned]] | None:
+        """What the offline learners learn from ``item`` in this request, in a learner slot
+        of its tenant; None when that is left to the background: the edit is over the
+        inline budget, or no slot of the tenant came free within ``learn_wait``."""
+        if not self.inline:
+            return []
+        if len(item.draft) + len(item.final) > self.inline_chars:
+            return None
+        with self.slots.slot(item.tenant, self.learn_wait) as got:
+            if not got:
+                return None
+            return [
+                (lr, pref) for lr in self.inline for pref in lr.learn_interaction(item, history)
+            ]
 
     def _replayed(self, existing: Interaction, new: NewInteraction) -> Logged:
         same = (
@@ -280,6 +351,11 @@ class Engine:
                 and (pref.evidence is None or evidence.item_id in pref.evidence)
             ):
                 ids.append(pref_id)
+        for learner in {id(lr): lr for lr, _ in learned}.values():
+            cap = learner.preference_cap()
+            if cap is not None:
+                retired = set(retire_weakest(db, tenant, user, learner.source, cap))
+                ids = [i for i in ids if i not in retired]
         return ids
 
     def add_feedback(
@@ -458,6 +534,10 @@ class Engine:
         if self.on_enqueue is not None:
             self.on_enqueue()
 
+    def drain_learning(self, limit: int | None = None) -> int:
+        """Run due deferred learning in this thread (the CLI, tests); returns how many."""
+        return self.background.drain(limit)
+
     def export(self, tenant: str, user: str) -> Iterator[dict[str, Any]]:
         return export_user(self.store, tenant, user)
 
@@ -467,5 +547,40 @@ class Engine:
         counts = delete_user(self.store, tenant, user)
         remove_user_files(self.store, tenant, user)
         self.index.drop(tenant, user)
-        self.embedder.evict(hashes)
+        self.embedder.evict(tenant, hashes)
         return counts
+
+
+class DeferredLearning:
+    """The ``learn`` job: the offline learners' work on an interaction logged without it.
+
+    Runs as the request would have (``Engine._learn_inline``), with the stored
+    interaction left out of its own neighbours; what it learns is stored in the
+    transaction that marks the job and the interaction ``done`` (``error`` when it
+    fails: learning is deterministic, so it is not retried).
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def run(self, job: Job, control: JobControl) -> list[tuple[Learner, Learned]]:
+        engine = self.engine
+        try:
+            item = get_interaction(engine.store, job.tenant, job.user, job.item_id or "")
+        except NotFoundError as exc:
+            raise JobCancelled(job.id) from exc  # the user was deleted meanwhile
+        _, vector = engine.vector(job.tenant, job.user, item.context)
+        history = UserHistory(engine, job.tenant, job.user, vector, item.task, exclude=item.id)
+        return [(lr, pref) for lr in engine.inline for pref in lr.learn_interaction(item, history)]
+
+    def commit(self, db: Any, job: Job, outcome: list[tuple[Learner, Learned]]) -> dict[str, Any]:
+        item_id = job.item_id or ""
+        ids = self.engine.store_learned(
+            db, job.tenant, job.user, outcome, Evidence("interaction", item_id)
+        )
+        set_learning(db, job.tenant, item_id, "done")
+        return {"preferences": ids}
+
+    def failed(self, db: Any, job: Job, error: str, final: bool) -> None:
+        if final:
+            set_learning(db, job.tenant, job.item_id or "", "error")

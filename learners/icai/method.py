@@ -12,9 +12,11 @@ with the original labels.
 
 Tailor runs the five steps offline by default: candidates come from the
 deterministic edit analysis (``learners.signals``), each with an executable
-test (an operation's detector or a feature comparison), so testing is exact
-and free. With an LLM, candidates and votes for principles without a test
-come from the paper's two prompts (Tailor's wording), parsed strictly.
+test (an operation's detector or a feature comparison), and from lexical
+contrast (``learners.icai.lexical``: the words the preferred texts mention and
+the rejected ones lack, tested by a word match), so testing is exact and free.
+With an LLM, candidates and votes for principles without a test come from the
+paper's two prompts (Tailor's wording), parsed strictly.
 
     python -m replay.icai_eval --pairs 200 --seed 0   # synthetic evaluation table
     python -m replay.icai_eval --csv pairs.csv        # constitution of an ICAI CSV
@@ -36,6 +38,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from learners.backends.embeddings import Embedder
 from learners.backends.llm import LLM, require_llm
+from learners.icai import lexical
 from learners.icai.pairs import Pair, Vote
 from learners.icai.prompts import (
     generation_messages,
@@ -140,6 +143,9 @@ class ICAIOptions(BaseModel):
         True, description="With an LLM, also propose the executable principles of edit analysis."
     )
     max_per_prompt: int = Field(20, ge=1, description="Principles voted on in one LLM prompt.")
+    max_lexical: int = Field(
+        20, ge=0, description="Content principles proposed from lexical contrast (0: none)."
+    )
 
 
 # -- executable tests --------------------------------------------------------------
@@ -190,7 +196,9 @@ KNOWN: dict[str, tuple[str, Test]] = {
 
 def check_test(test: Test) -> None:
     """Raise ``InvalidInputError`` unless ``test`` is a test this module can run."""
-    if "op" in test:
+    if "kind" in test:
+        lexical.check_mentions(test)
+    elif "op" in test:
         try:
             ops.parse_operation(test["op"])
         except InvalidInputError as exc:
@@ -212,6 +220,8 @@ def _holds(op_json: str, text: str) -> bool:
 
 def test_vote(test: Test, pair: Pair) -> Vote:
     """The text ``test`` selects: the only one satisfying a detector, or the clear winner."""
+    if test.get("kind") == "mentions":
+        return lexical.mentions_vote(test, pair)
     if "op" in test:
         op_json = json.dumps(test["op"], sort_keys=True)
         in_a, in_b = _holds(op_json, pair.a), _holds(op_json, pair.b)
@@ -281,7 +291,7 @@ def generate_candidates(
             signals = analyze(pair.rejected, pair.chosen)[:per_pair]
             found += [candidate_of(s) for s in signals]
             continue
-        answer = llm.complete(generation_messages(pair, per_pair), max_tokens=400)
+        answer = llm.complete(generation_messages(pair, per_pair), max_tokens=400, json_object=True)
         # A longer list than asked for is kept to its first ``per_pair`` items.
         texts = parse_principles(answer.text)[:per_pair]
         found += [Candidate(text, _text_key(text), None) for text in texts]
@@ -393,7 +403,9 @@ def pair_votes(
         for start in range(0, len(asked), max_per_prompt):
             batch = asked[start : start + max_per_prompt]
             texts = [principles[i].text for i in batch]
-            answer = model.complete(voting_messages(pair, texts), max_tokens=30 * len(batch) + 20)
+            answer = model.complete(
+                voting_messages(pair, texts), max_tokens=30 * len(batch) + 20, json_object=True
+            )
             for i, vote in zip(batch, parse_votes(answer.text, len(batch)), strict=True):
                 votes[i] = vote
     return votes
@@ -428,12 +440,18 @@ def select_principles(
     tested. A style that varies at random between the two texts gets a small chance
     majority often enough that the paper's plain rule, meant for thousands of
     pairs, fills a constitution built from a user's few dozen edits with them.
+
+    A content principle (a ``mentions`` test) must also pass that test on the pairs
+    the principles ranked above it do not already decide its way: the words of a
+    planted question tag or greeting, of the sentences only a longer text has, or
+    of a phrase around a kept word say nothing new. At equal support a style
+    principle ranks first.
     """
     # Bonferroni: the chance that any of the tested principles passes by luck is at
     # most 1 - confidence.
     alpha = (1 - confidence) / max(len(votes.principles), 1)
     z = NormalDist().inv_cdf(1 - alpha) if confidence > 0 else 0.0
-    results: list[PrincipleResult] = []
+    results: list[tuple[PrincipleResult, list[Vote]]] = []
     for principle, row in zip(votes.principles, votes.matrix, strict=True):
         agree = sum(1 for v, pair in zip(row, pairs, strict=True) if v == pair.preferred)
         relevant = sum(1 for v in row if v is not None)
@@ -450,9 +468,36 @@ def select_principles(
             continue
         if z and wilson_lower(agree, relevant, z) <= 0.5:
             continue
-        results.append(result)
-    results.sort(key=lambda r: (-r.net, -r.relevant))
-    return results[:max_principles]
+        results.append((result, row))
+    results.sort(key=lambda rr: (-rr[0].net, -rr[0].relevant, _is_lexical(rr[0].test)))
+    kept: list[tuple[PrincipleResult, list[Vote]]] = []
+    for result, row in results:
+        if len(kept) == max_principles:
+            break
+        if _is_lexical(result.test) and not _adds_evidence(row, kept, pairs, z):
+            continue
+        kept.append((result, row))
+    return [result for result, _ in kept]
+
+
+Kept = Sequence[tuple[PrincipleResult, Sequence[Vote]]]
+
+
+def _adds_evidence(row: Sequence[Vote], kept: Kept, pairs: Sequence[Pair], z: float) -> bool:
+    """``row`` has a majority (by the Wilson bound at ``z``) on the pairs ``kept`` do not
+    already decide as it does."""
+    weights = [k.net for k, _ in kept]
+    fresh = [
+        pair.preferred == v
+        for j, (v, pair) in enumerate(zip(row, pairs, strict=True))
+        if v is not None and aggregate([votes[j] for _, votes in kept], weights) != v
+    ]
+    agree = sum(fresh)
+    return 2 * agree > len(fresh) and not (z and wilson_lower(agree, len(fresh), z) <= 0.5)
+
+
+def _is_lexical(test: Test | None) -> bool:
+    return test is not None and test.get("kind") == "mentions"
 
 
 # -- the constitution judge ---------------------------------------------------------------
@@ -521,7 +566,13 @@ def build_constitution(
     if llm is not None:
         candidates += generate_candidates(pairs, llm, opts.per_pair)
     clustered = cluster_candidates(candidates, embedder, opts.n_clusters, opts.seed)
-    votes = test_principles(clustered, pairs, llm, max_per_prompt=opts.max_per_prompt)
+    # Content principles, mined over all pairs and deduplicated by term, are not clustered:
+    # "mentions cats rather than dogs" and "... green rather than blue" embed close together.
+    min_pairs = max(4, math.ceil(opts.min_relevance * len(pairs)))
+    mined = lexical.mine(pairs, min_pairs=min_pairs, max_candidates=opts.max_lexical)
+    content = [Candidate(PREFIX + c.text, c.key, c.test, c.support) for c in mined]
+    tested = clustered + [c for c in content if c.key not in {k.key for k in clustered}]
+    votes = test_principles(tested, pairs, llm, max_per_prompt=opts.max_per_prompt)
     kept = select_principles(
         votes, pairs, opts.min_relevance, opts.max_principles, confidence=opts.confidence
     )
@@ -534,6 +585,7 @@ def build_constitution(
         "candidates": len(candidates),
         "unique": len(merge_duplicates(candidates)),
         "clusters": len(clustered),
+        "lexical": len(content),
         "kept": len(kept),
     }
     return Constitution(kept, score, len(pairs), counts)

@@ -93,7 +93,9 @@ def is_retryable(exc: BaseException) -> bool:
 def describe(exc: BaseException) -> str:
     if isinstance(exc, TailorError):
         return f"{exc.code}: {exc.message}"
-    return f"internal error: {type(exc).__name__}: {exc}"
+    # A bug's own text can hold server paths or data: the job shows only its kind, and
+    # the server log (``_failed``) keeps the trace.
+    return f"internal_error: the job failed unexpectedly ({type(exc).__name__}); see the server log"
 
 
 class JobWorker:

@@ -30,9 +30,9 @@ def train_adapter(
     The data set is built now from the stored embeddings, so too little
     in-scope data is a 400 ``not_enough_data`` with the counts, before any job.
     """
-    plan(store, model, tenant, user, body)
     if body.base_model is not None:
         resolve_base(settings.models_path, body.base_model)
+    plan(store, model, tenant, user, body)
     job = engine.submit(tenant, user, ADAPTER_JOB, body.model_dump())
     return JobPublic.from_record(job)
 

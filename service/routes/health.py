@@ -3,7 +3,7 @@
 from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from service.deps import MetricsDep, TenantDep
+from service.deps import MetricsDep, OperatorDep
 
 router = APIRouter(tags=["health"])
 
@@ -15,6 +15,6 @@ def healthz() -> dict[str, str]:
 
 
 @router.get("/metrics", response_class=Response)
-def read_metrics(metrics: MetricsDep, tenant: TenantDep) -> Response:
-    """Prometheus text format (any valid key; the figures are service-wide counts)."""
+def read_metrics(metrics: MetricsDep, operator: OperatorDep) -> Response:
+    """Prometheus text format: service-wide figures, for ``TAILOR_METRICS_KEY`` only."""
     return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Query, Response, status
 from learners.core.engine import NewInteraction
 from service.deps import EngineDep, MetricsDep, SettingsDep, StoreDep, TenantDep, UserDep
 from service.schemas import (
+    MAX_OFFSET,
     InteractionCreate,
     InteractionPublic,
     InteractionsPublic,
@@ -50,7 +51,7 @@ def read_interactions(
     tenant: TenantDep,
     store: StoreDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> InteractionsPublic:
     """The user's interactions, newest first."""
     items, total = list_interactions(store, tenant, user, limit=limit, offset=offset)

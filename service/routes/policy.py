@@ -31,5 +31,6 @@ def rewrite(
 ) -> RewritePublic:
     """The draft with the user's verified rules for this context applied."""
     check_lengths(settings.max_text_chars, context=body.context, draft=body.draft)
-    text, applied = engine.rewrite(tenant, user, body.context, body.draft)
+    policy = engine.policy(tenant, user, body.context, task=body.task, k=body.k)
+    text, applied = engine.apply_rules(policy, body.draft)
     return RewritePublic(text=text, applied=applied)

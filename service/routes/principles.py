@@ -14,6 +14,7 @@ from learners.icai.principles import (
 )
 from service.deps import EngineDep, SettingsDep, StoreDep, TenantDep, UserDep
 from service.schemas import (
+    MAX_OFFSET,
     ConstitutionPublic,
     JobPublic,
     PairCreate,
@@ -52,7 +53,7 @@ def read_pairs(
     tenant: TenantDep,
     store: StoreDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> PairsPublic:
     """The user's explicit pairs, oldest first."""
     pairs, total = list_pairs(store, tenant, user, limit=limit, offset=offset)
