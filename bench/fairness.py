@@ -222,7 +222,7 @@ def run(args: argparse.Namespace, data_dir: Path, report: Report) -> None:
             rules = c.post("/v1/users/hal/policy", json={"context": CONTEXT}).json()["rules"]
             start = time.perf_counter()
             page = c.get("/v1/users/hal/interactions", params={"limit": 1}).json()
-            backlog_s = wait_learned(c, "hal", page["data"][0]["id"], 600)
+            backlog_s = wait_learned(c, "hal", page["data"][0]["id"], args.backlog_wait)
             count = c.get("/v1/users/hal/preferences").json()["count"]
             drained_s = time.perf_counter() - start
         status = proc_status(server.pid)
@@ -254,6 +254,12 @@ def main() -> None:
     parser.add_argument("--pool", type=int, default=32, help="distinct 32k edits sent in turn")
     parser.add_argument("--big-chars", type=int, default=200_000, help="size of the big edit")
     parser.add_argument("--keep", action="store_true", help="keep the temp data dir")
+    parser.add_argument(
+        "--backlog-wait",
+        type=float,
+        default=600.0,
+        help="seconds to wait for the heavy tenant's deferred learning to finish",
+    )
     parser.add_argument(
         "--server-env",
         action="append",

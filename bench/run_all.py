@@ -1,10 +1,11 @@
 """Run every benchmark with targets and exit non-zero if any target is missed.
 
-Runs ``cli_latency.py``, ``policy_latency.py``, ``rewrite_latency.py`` and
-``ingest.py`` one after the other as subprocesses (their own output streams
-through), sharing one seeded data directory so the seed is built once, then
-prints one line per benchmark. ``ingest`` runs last because it appends rows to
-the seeded users.
+Runs ``cli_latency.py``, ``policy_latency.py``, ``rewrite_latency.py``,
+``ingest.py`` and ``fairness.py`` one after the other as subprocesses (their own
+output streams through), the first four sharing one seeded data directory so the
+seed is built once, then prints one line per benchmark. ``ingest`` runs after the
+latency benchmarks because it appends rows to the seeded users; ``fairness`` starts
+its own server on an empty data directory.
 """
 
 from __future__ import annotations
@@ -44,6 +45,8 @@ def main() -> None:
         "policy_latency": shared,
         "rewrite_latency": shared,
         "ingest": shared,
+        "fairness": [*common, "--backlog-wait", "60"]
+        + (["--clients", "4", "--seconds", "5"] if args.quick else []),
     }
     results: dict[str, tuple[int, float]] = {}
     try:

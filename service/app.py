@@ -28,7 +28,7 @@ from learners.registry import learner_class
 from service.errors import CatchAllMiddleware, install_error_handlers
 from service.middleware import BodyLimitMiddleware, Metrics, MetricsMiddleware
 from service.openapi import install_docs, install_openapi
-from service.ratelimit import RateLimiter
+from service.ratelimit import RateLimiter, TenantSlots
 from service.routes import (
     adapters,
     feedback,
@@ -136,6 +136,11 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> FastA
     )
     app.state.settings = settings
     app.state.rate_limiter = RateLimiter(settings.rate_limit, settings.rate_burst)
+    app.state.tenant_slots = TenantSlots(
+        settings.tenant_concurrency,
+        settings.tenant_queue,
+        heavy_limit=settings.tenant_heavy_concurrency,
+    )
     metrics = Metrics()
     app.state.metrics = metrics
     install_error_handlers(app)

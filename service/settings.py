@@ -58,6 +58,24 @@ class Settings(BaseSettings):
         0.0, ge=0, description="Requests per second per API key; 0 = no limit."
     )
     rate_burst: float = Field(20.0, ge=1, description="Requests a key may burst above the rate.")
+    tenant_concurrency: int = Field(
+        4,
+        ge=0,
+        le=64,
+        description="Requests of one tenant handled at a time (the rest wait); 0 = no bound.",
+    )
+    tenant_heavy_concurrency: int = Field(
+        1,
+        ge=0,
+        le=64,
+        description="Of those, requests with a body over TAILOR_HEAVY_BODY_BYTES.",
+    )
+    heavy_body_bytes: int = Field(
+        16_384, ge=0, description="Bodies larger than this count as heavy requests."
+    )
+    tenant_queue: int = Field(
+        256, ge=0, description="Requests of one tenant that may wait; more get 429."
+    )
     embed_cache_size: int = Field(
         EngineConfig.embed_cache_size,
         ge=0,
