@@ -137,6 +137,6 @@ class Learner:
             return preference.key.split("=", 1)[0]
         return None
 
-    def apply(self, operation: dict[str, Any], text: str) -> str:
-        """Apply one of this learner's executable operations to ``text``."""
+    def apply(self, operation: dict[str, Any], text: str, context: str = "") -> str:
+        """Apply one of this learner's executable operations to ``text`` (for ``context``)."""
         raise NotImplementedError(f"learner {self.name!r} produces no executable rules")

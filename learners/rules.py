@@ -48,10 +48,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from rapidfuzz.distance import Levenshtein
 
 from learners.base import History, Learned, Learner, Neighbor
+from learners.mining import line_templates, phrase_candidates
+from learners.rules_apply import apply_operations
 from learners.signals import analyze
-from learners.style import layout as lay
 from learners.style import operations as ops
-from learners.style.align import align, excerpt
+from learners.style.align import excerpt
+from learners.style.templates import TemplateLine
 from learners.style.text import edit_distance, word_tokens
 from store.records import Interaction, Preference, now
 
@@ -101,53 +103,22 @@ class RuleOptions(BaseModel):
 # -- mining ----------------------------------------------------------------------
 
 
-def phrase_candidates(draft: str, final: str, options: RuleOptions) -> list[ops.StoredOperation]:
-    """Substitutions and deletions from a word-level alignment of the two bodies.
-
-    Greeting and sign-off lines are left to their own operations, so that one
-    habit ("closes with 'Best, Dana'") is one rule, not three phrase rules.
-    """
-    before, after = lay.parse(draft).body, lay.parse(final).body
-    draft, final = "\n".join(before), "\n".join(after)
-    a, b, opcodes = align(draft, final)  # near-linear, where difflib was quadratic
-    found: list[ops.StoredOperation] = []
-    for tag, i1, i2, j1, j2 in opcodes:
-        if tag == "replace" and i2 - i1 <= options.max_phrase_tokens >= j2 - j1:
-            src, dst = draft[a[i1][1] : a[i2 - 1][2]], final[b[j1][1] : b[j2 - 1][2]]
-            if "\n" not in src + dst and any(t[0].isalnum() for t, _, _ in a[i1:i2]):
-                found.append({"op": "replace_phrase", "src": src, "dst": dst})
-        elif tag == "delete" and i2 - i1 <= options.max_deleted_tokens:
-            src = draft[a[i1][1] : a[i2 - 1][2]]
-            if "\n" not in src and any(t[0].isalnum() for t, _, _ in a[i1:i2]):
-                found.append({"op": "delete_phrase", "phrase": src})
-    kept = {ln.strip() for ln in before}
-    added = [ln.strip() for ln in after if ln.strip() and ln.strip() not in kept]
-    first = next((ln.strip() for ln in after if ln.strip()), "")
-    last = next((ln.strip() for ln in reversed(after) if ln.strip()), "")
-    for line in added:
-        if len(line.split()) > 20 or lay.BULLET.match(line) or lay.PREFIX_LINE.match(line):
-            continue
-        if line == first and line != last:
-            found.append({"op": "prepend_line", "line": line})
-        elif line == last and line != first:
-            found.append({"op": "append_line", "line": line})
-    return found
-
-
 def candidates(
     draft: str,
     final: str,
     options: RuleOptions,
     limit: int | None = None,
     known: frozenset[str] = frozenset(),
+    context: str = "",
 ) -> list[ops.StoredOperation]:
-    """Every executable change worth verifying: style signals first, then phrases.
+    """Every executable change worth verifying: style signals and templates, then phrases.
 
     Changes whose key is in ``known`` are left out. With ``limit``, at most that many:
     the style operations, then the phrase changes the edit made most often (a habit
     repeats; a one-off rewrite does not), in their order.
     """
     style = [s.op for s in analyze(draft, final) if s.op is not None]
+    style += line_templates(draft, final, context)
     phrases = phrase_candidates(draft, final, options)
     unique: dict[str, ops.StoredOperation] = {}
     for op in style + phrases:
@@ -176,6 +147,8 @@ class Pair:
     final_tokens: tuple[str, ...]
     cost: int
     weight: float
+    #: the request the draft was written for (templates read their values from it)
+    context: str = ""
 
 
 class Excerpts:
@@ -234,7 +207,7 @@ def prepare(
         else:
             draft, final, final_tokens, cost = excerpts.get(i)
         weight = max(score, 0.0) ** locality * 0.5 ** (rank / half_life)
-        pairs.append(Pair(i.id, draft, final, final_tokens, cost, weight))
+        pairs.append(Pair(i.id, draft, final, final_tokens, cost, weight, i.context))
     return pairs
 
 
@@ -242,10 +215,9 @@ def rebase(pairs: list[Pair], base: list[ops.StoredOperation]) -> list[Pair]:
     """The same pairs with ``base`` already applied to each draft."""
     if not base:
         return pairs
-    models = [ops.parse_operation(op) for op in base]
     rebased = []
     for pair in pairs:
-        draft = ops.apply_all(models, pair.draft)
+        draft, _ = apply_operations(base, pair.draft, pair.context)
         cost = int(Levenshtein.distance(word_tokens(draft), pair.final_tokens))
         rebased.append(replace(pair, draft=draft, cost=cost))
     return rebased
@@ -271,6 +243,9 @@ class Verdict:
     weight_for: float = 0.0
     #: weighted count of pairs where the user undid it
     weight_against: float = 0.0
+    #: of the latest pairs whose draft followed the rule (it was applied), how many in a
+    #: row the user undid, newest first
+    undone_lately: int = 0
 
     @property
     def contradicted(self) -> bool:
@@ -307,23 +282,39 @@ def verify(
     op: ops.Operation | ops.StoredOperation,
     pairs: list[Pair],
     evidence: frozenset[str] = frozenset(),
+    after: list[ops.StoredOperation] | None = None,
 ) -> Verdict:
-    """Replay ``op`` on each pair; ``evidence`` ids count as confirmations when kept."""
+    """Replay ``op`` on each pair; ``evidence`` ids count as confirmations when kept.
+
+    With ``after``, those rules run after ``op`` and without it, and ``op`` is judged by
+    the difference it makes then: a deletion that only pays once a line that copies the
+    text's first sentence is added (it makes that sentence the right one) is judged with
+    that line's rule, as the two are applied together.
+    """
     model = ops.parse_operation(op)  # once, not per pair: this is the learner's hot loop
     helped, hurt, undone, gain, score = [], [], [], 0, 0.0
     weight_for = weight_against = kept = 0.0
     saved: list[int] = []
+    lately, streak = 0, True  # pairs come newest first (``prepare``)
     for pair in pairs:
-        rewritten = model.apply(pair.draft)
+        rewritten = model.apply_in(pair.draft, pair.context)
+        if after and rewritten != pair.draft:
+            pair = rebase([pair], after)[0]
+            rewritten, _ = apply_operations(after, rewritten, pair.context)
         if rewritten == pair.draft:
-            if not model.holds(pair.draft):
+            if not model.holds_in(pair.draft, pair.context):
                 continue
-            if model.holds(pair.final):
+            if model.holds_in(pair.final, pair.context):
+                streak = False
                 if pair.id in evidence:
                     weight_for += pair.weight  # applied (or already so) and kept
                     kept += pair.weight
                 continue
             delta = -1  # the draft followed the rule and the user undid it
+            if model.reverts(pair.draft, pair.final, pair.context):
+                lately += streak
+            else:
+                streak = False  # corrected, not undone (another value in its line)
             undone.append(pair.id)
             weight_against += pair.weight
         else:
@@ -341,25 +332,56 @@ def verify(
     # that, rules the agent applies well would lose to the few neighbours they hurt.
     score += kept * KEPT_SCORE
     return Verdict(
-        tuple(helped), tuple(hurt), gain, score, tuple(undone), weight_for, weight_against
+        tuple(helped), tuple(hurt), gain, score, tuple(undone), weight_for, weight_against, lately
     )
 
 
-def select(rules: list[Preference], pairs: list[Pair]) -> list[tuple[Preference, Verdict]]:
-    """The rules that fit a neighbourhood: the best per conflict slot, in phase order."""
-    best: dict[str, tuple[Preference, Verdict]] = {}
+#: the phase of rules that copy from the text the other rules leave (``rules_apply``)
+COPYING = 6
+
+
+def _pick(
+    best: dict[str, tuple[Preference, Verdict]],
+    rules: list[Preference],
+    pairs: list[Pair],
+    after: list[ops.StoredOperation] | None = None,
+) -> None:
     for rule in rules:
-        if rule.operation is None or rule.disabled or rule.status != "active":
-            continue
-        verdict = verify(rule.operation, pairs, frozenset(e.item_id for e in rule.evidence))
+        assert rule.operation is not None
+        later = after if ops.phase(rule.operation) == 1 else None
+        verdict = verify(rule.operation, pairs, frozenset(e.item_id for e in rule.evidence), later)
         # Something here must speak for the rule, and it must not cost on balance.
         if verdict.weight_for <= 0 or verdict.score < 0 or verdict.contradicted:
+            continue
+        if verdict.undone_lately >= 2:  # it made the last two applications worse: stop now
             continue
         slot = ops.slot(rule.operation)
         rank = (verdict.score, rule.support, rule.updated_at)
         kept = best.get(slot)
         if kept is None or rank > (kept[1].score, kept[0].support, kept[0].updated_at):
             best[slot] = (rule, verdict)
+
+
+def select(rules: list[Preference], pairs: list[Pair]) -> list[tuple[Preference, Verdict]]:
+    """The rules that fit a neighbourhood: the best per conflict slot, in phase order.
+
+    Rules that copy from the text are judged on the drafts the phrase rules leave, and
+    phrase rules with the chosen copying rules applied after them, as a rewrite does.
+    """
+    usable = [r for r in rules if r.operation is not None and not r.disabled]
+    usable = [r for r in usable if r.status == "active"]
+    copying = [r for r in usable if ops.phase(r.operation or {}) == COPYING]
+    phrases = [r.operation for r in usable if r.operation and ops.phase(r.operation) == 1]
+    best: dict[str, tuple[Preference, Verdict]] = {}
+    _pick(best, copying, rebase(pairs, phrases) if copying and phrases else pairs)
+    after = [rule.operation for rule, _ in best.values() if rule.operation is not None]
+    templates = [m for m in map(ops.parse_operation, after) if isinstance(m, TemplateLine)]
+    # A template supersedes its literal instances ("Orbit 5.6" under "<name version>").
+    rest = [r for r in usable if r not in copying]
+    rest = [
+        r for r in rest if not any(t.covers(ops.parse_operation(r.operation)) for t in templates)
+    ]
+    _pick(best, rest, pairs, after)
     return sorted(best.values(), key=lambda rv: ops.phase(rv[0].operation or {}))
 
 
@@ -402,26 +424,34 @@ class RuleLearner(Learner):
         known.sort(key=lambda p: (p.status != "active", -p.support))
         existing = {ops.key(p.operation or {}): p for p in known[: o.max_rules]}
         keys = frozenset(ops.key(p.operation or {}) for p in known)
-        fresh = candidates(interaction.draft, interaction.final, o, o.max_candidates, keys)
-        # General operations (tone, length, structure, frame) first; phrase rules
-        # are then judged on what those leave to do, so a sentence that a length
-        # rule already cuts does not also become a "delete this sentence" rule.
-        learned, base = self._judge(
-            [op for op in fresh if ops.phase(op) > 1],
-            [r for r in existing.values() if ops.phase(r.operation or {}) > 1],
-            pairs,
-            interaction,
-            near,
+        fresh = candidates(
+            interaction.draft, interaction.final, o, o.max_candidates, keys, interaction.context
         )
+
+        # The order rules need (issue 12): general operations (tone, length, structure,
+        # frame) first; phrase rules are judged on what those leave to do, so a sentence
+        # that a length rule already cuts does not also become a "delete this sentence"
+        # rule; lines that copy from the text (a "TL;DR:" line, templates) are judged
+        # last, on the text the other rules leave, as they are applied.
+        def group(phases: tuple[int, ...]) -> tuple[list[ops.StoredOperation], list[Preference]]:
+            return (
+                [op for op in fresh if ops.phase(op) in phases],
+                [r for r in existing.values() if ops.phase(r.operation or {}) in phases],
+            )
+
+        learned, base = self._judge(*group((2, 3, 4, 5)), pairs, interaction, near)
         residual = rebase(pairs, base)
-        more, _ = self._judge(
-            [op for op in fresh if ops.phase(op) == 1],
-            [r for r in existing.values() if ops.phase(r.operation or {}) == 1],
-            residual,
-            interaction,
-            near,
+        # Copying rules are judged on the drafts the phrase rules (known ones and this
+        # edit's own candidates) would leave; phrase rules then with them applied after.
+        phrases, known_phrases = group((1,))
+        helpers = [op for op in phrases if op["op"] == "delete_phrase"] + [
+            r.operation for r in known_phrases if r.operation is not None and r.status == "active"
+        ]
+        copied, copying = self._judge(
+            *group((COPYING,)), rebase(residual, helpers), interaction, near
         )
-        return learned + more
+        more, _ = self._judge(phrases, known_phrases, residual, interaction, near, copying)
+        return learned + copied + more
 
     def _judge(
         self,
@@ -430,13 +460,14 @@ class RuleLearner(Learner):
         pairs: list[Pair],
         interaction: Interaction,
         near: list[Neighbor],
+        after: list[ops.StoredOperation] | None = None,
     ) -> tuple[list[Learned], list[ops.StoredOperation]]:
         """Verdicts on new candidates and known rules; and the best active op per slot."""
         o = self.opts
         learned: list[Learned] = []
         active: dict[str, tuple[float, ops.StoredOperation]] = {}
         for op in fresh:
-            verdict = verify(op, pairs)
+            verdict = verify(op, pairs, after=after)
             if (
                 len(verdict.helped) >= o.min_support
                 and verdict.precision >= o.min_precision
@@ -447,7 +478,7 @@ class RuleLearner(Learner):
         for rule in existing:
             assert rule.operation is not None
             op = rule.operation
-            verdict = verify(op, pairs, frozenset(e.item_id for e in rule.evidence))
+            verdict = verify(op, pairs, frozenset(e.item_id for e in rule.evidence), after)
             if verdict.contradicted or (
                 rule.status == "retired" and not (verdict.helped and verdict.score > 0)
             ):
@@ -498,6 +529,6 @@ class RuleLearner(Learner):
         )
         return [rule for rule, _ in select(preferences, pairs)]
 
-    def apply(self, operation: dict[str, Any], text: str) -> str:
+    def apply(self, operation: dict[str, Any], text: str, context: str = "") -> str:
         """Apply a stored rule; a malformed one is an ``InvalidInputError`` (invalid_operation)."""
-        return ops.parse_operation(operation).apply(text)
+        return ops.parse_operation(operation).apply_in(text, context)

@@ -156,15 +156,9 @@ class TailorAgent(Agent):
 
     def propose(self, r: Round) -> str:
         policy = self.engine.policy("replay", "user", r.context, task=r.doc.task)
-        text = r.draft
-        self.last_operations = []
-        for rule in policy.rules:
-            if rule.operation is None:
-                continue
-            rewritten = ops.apply(rule.operation, text)
-            if rewritten != text:
-                self.last_operations.append(rule.operation)
-            text = rewritten
+        text, applied = self.engine.apply_rules(policy, r.draft)
+        ids = set(applied)
+        self.last_operations = [p.operation for p in policy.rules if p.id in ids and p.operation]
         return text
 
     def observe(self, r: Round, shown: str, final: str) -> None:

@@ -31,6 +31,7 @@ from learners.core.config import EngineConfig
 from learners.core.policy import USER_SCOPE_SCORE, Policy, Retrieved, build_policy
 from learners.core.pool import BackgroundRunner, LearnerSlots
 from learners.jobs.worker import JobCancelled, JobControl
+from learners.rules_apply import apply_rules
 from learners.style.text import edit_distance
 from store.adapters import remove_user_files
 from store.db import Store
@@ -462,7 +463,7 @@ class Engine:
             for p in user_wide_preferences(self.store, tenant, user, task)
         ]
         rules = [p for p in kept if p.operation is not None]
-        policy = build_policy(candidates, rules, self._slot)
+        policy = replace(build_policy(candidates, rules, self._slot), context=context)
         return replace(policy, warnings=warnings) if warnings else policy
 
     def _slot(self, preference: Preference) -> str | None:
@@ -497,16 +498,14 @@ class Engine:
         return text, applied, policy, completion
 
     def apply_rules(self, policy: Policy, draft: str) -> tuple[str, list[str]]:
-        text, applied = draft, []
-        for rule in policy.rules:
-            learner = self._by_source.get(rule.source)
-            if learner is None or rule.operation is None:
-                continue
-            rewritten = learner.apply(rule.operation, text)
-            if rewritten != text:
-                applied.append(rule.id)
-                text = rewritten
-        return text, applied
+        """The policy's rules applied to ``draft`` (``learners.rules_apply``)."""
+        return apply_rules(policy.rules, draft, policy.context, self._apply)
+
+    def _apply(self, rule: Preference, text: str, context: str) -> str:
+        learner = self._by_source.get(rule.source)
+        if learner is None or rule.operation is None:
+            return text
+        return learner.apply(rule.operation, text, context)
 
     # -- background jobs ----------------------------------------------------------
 

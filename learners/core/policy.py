@@ -43,6 +43,8 @@ class Policy:
     system_prompt: str = BASE_PROMPT
     #: what could not be done as usual (e.g. an LLM aggregation that failed)
     warnings: list[str] = field(default_factory=list)
+    #: the context the policy is for: template rules fill their values from it
+    context: str = ""
 
     def rule_dicts(self) -> list[dict[str, Any]]:
         return [

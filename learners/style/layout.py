@@ -37,7 +37,7 @@ EMOJI = re.compile(
     "[\U0001f000-\U0001faff\U00002600-\U000027bf\U0001f900-\U0001f9ff\u2b50\u2b06\u2934"
     "\u2935\u3030\u303d\u3297\u3299\ufe0f\u200d]"
 )
-HASHTAG = re.compile(r"(?<![\w#])#(\w+)")
+HASHTAG = re.compile(r"(?<![\w#])#([^\W\d]\w*)")  # "#51555" is a reference, not a tag
 
 
 @dataclass
@@ -121,10 +121,23 @@ def _end(sentence: str) -> str:
 _TOKEN = re.compile(r"\w+|[^\w\s]")
 
 
+#: end punctuation of a sentence, in any of the ways drafts write it ("!", "!!", " .")
+_ENDING = re.compile(r"[ \t]*[.!?]+")
+
+
+def phrase_core(phrase: str) -> str:
+    """The phrase without its end punctuation: what matching compares, case aside."""
+    return re.sub(r"[\s.!?]+$", "", phrase.strip())
+
+
 @functools.lru_cache(maxsize=4096)
 def phrase_pattern(phrase: str) -> re.Pattern[str]:
-    """Match ``phrase`` token by token, with any spacing, never inside a word."""
-    tokens = _TOKEN.findall(phrase)
+    """Match ``phrase`` token by token, with any spacing and casing, never inside a word.
+
+    End punctuation is not part of the match ("contact me." matches "Contact me!"):
+    ``delete_phrase`` removes a whole sentence's own end punctuation with it.
+    """
+    tokens = _TOKEN.findall(phrase_core(phrase) or phrase)
     parts = []
     for i, tok in enumerate(tokens):
         if i:
@@ -133,19 +146,49 @@ def phrase_pattern(phrase: str) -> re.Pattern[str]:
         parts.append(re.escape(tok))
     lead = r"(?<!\w)" if tokens and tokens[0][0].isalnum() else ""
     trail = r"(?!\w)" if tokens and tokens[-1][-1].isalnum() else ""
-    return re.compile(lead + "".join(parts) + trail)
+    return re.compile(lead + "".join(parts) + trail, re.IGNORECASE)
+
+
+def _cased(found: str, dst: str) -> str:
+    """``dst`` with the capital of what it replaces ("Utilize" -> "Use")."""
+    if dst[:1].islower() and found[:1].isupper() and not found.isupper():
+        return dst[0].upper() + dst[1:]
+    return dst
 
 
 def replace_phrase(text: str, src: str, dst: str) -> str:
-    return phrase_pattern(src).sub(lambda _: dst, text)
+    pattern = phrase_pattern(src)
+    if src.casefold() == dst.casefold():  # a change of case: only that exact casing
+        pattern = re.compile(pattern.pattern)
+    ending = src.strip()[len(phrase_core(src)) :].strip()
+    if ending:  # "Thanks." -> "Cheers!": the replaced sentence's own ending goes too
+        pattern = re.compile(pattern.pattern + r"(?:[ \t]*[.!?]+)?", re.IGNORECASE)
+    return pattern.sub(lambda m: _cased(m.group(0), dst), text)
+
+
+def _sentence_start(text: str, at: int) -> bool:
+    before = text[:at].rstrip(" \t")
+    return not before or before.endswith(("\n", ".", "!", "?", ":"))
 
 
 def delete_phrase(text: str, phrase: str) -> str:
-    out = phrase_pattern(phrase).sub("", text)
-    out = re.sub(r"[ \t]{2,}", " ", out)
-    out = re.sub(r"[ \t]+([,.!?;:])", r"\1", out)
-    out = re.sub(r"(?m)^[ \t]+|[ \t]+$", "", out)
-    return re.sub(r"\n{3,}", "\n\n", out).strip()
+    out, last = [], 0
+    for m in phrase_pattern(phrase).finditer(text):
+        end = m.end()
+        if _sentence_start(text, m.start()):
+            tail = _ENDING.match(text, end)
+            if tail:  # a whole sentence goes with its own end punctuation
+                end = tail.end()
+        out.append(text[last : m.start()])
+        last = end
+    if not out:
+        return text
+    out.append(text[last:])
+    cut = "".join(out)
+    cut = re.sub(r"[ \t]{2,}", " ", cut)
+    cut = re.sub(r"[ \t]+([,.!?;:])", r"\1", cut)
+    cut = re.sub(r"(?m)^[ \t]+|[ \t]+$", "", cut)
+    return re.sub(r"\n{3,}", "\n\n", cut).strip()
 
 
 # -- tone ---------------------------------------------------------------------------
@@ -260,13 +303,25 @@ def paragraphs(body: list[str]) -> list[list[str]]:
     return [p for p in found if p]
 
 
-def _main(paras: list[list[str]]) -> int:
-    """The main paragraph: the longest one that is not a prefix line (TL;DR: ...)."""
+def _main(paras: list[list[str]], labelled: bool = False) -> int:
+    """The main paragraph: the longest one that is not a prefix line (TL;DR: ...).
+
+    With ``labelled``, a text of one paragraph that opens with a label ("Update: we
+    shipped. QA is next.") is its own main paragraph when it has several sentences: a
+    numbered-list rule then has something to change (issue 12: a listed rule is an
+    applied rule). Only ``to_numbered`` asks for it: for bullets it cost on the PRELUDE
+    summaries, whose lenient users accept a text once a detector passes.
+    """
     best, size = -1, -1
     for i, para in enumerate(paras):
         words = sum(_words(ln) for ln in para)
         if not prefix_label(para) and words > size:
             best, size = i, words
+    if best < 0 and labelled and len(paras) == 1:
+        for i, para in enumerate(paras):
+            words = sum(_words(ln) for ln in para)
+            if len(sentences(para)) > 1 and words > size:
+                best, size = i, words
     return best
 
 
@@ -276,11 +331,11 @@ def main_lines(text: str) -> list[str]:
     return paras[i] if i >= 0 else []
 
 
-def _with_main(text: str, change: Callable[[list[str]], list[str]]) -> str:
+def _with_main(text: str, change: Callable[[list[str]], list[str]], labelled: bool = False) -> str:
     """Change only the main paragraph; lines added around it stay as they are."""
     layout = parse(text)
     paras = paragraphs(layout.body)
-    i = _main(paras)
+    i = _main(paras, labelled)
     if i < 0:
         return text
     paras[i] = change(paras[i])
@@ -308,7 +363,7 @@ def to_numbered(text: str, max_items: int | None = None) -> str:
         items = sentences(lines)[:max_items] if max_items else sentences(lines)
         return [f"{i}. {s}" for i, s in enumerate(items, 1)]
 
-    return _with_main(text, change)
+    return _with_main(text, change, True)
 
 
 def to_prose(text: str) -> str:
@@ -370,6 +425,18 @@ def add_prefix(text: str, label: str) -> str:
         return text
     layout.body = [f"{label} {_end(first[0])}", "", *layout.body]
     return render(layout)
+
+
+def keeps_line(line: str, text: str) -> bool:
+    """Some line of ``text`` keeps at least half of the words of ``line`` (case aside)."""
+    words = {t.casefold() for t in _TOKEN.findall(line) if t[0].isalnum()}
+    if not words:
+        return line.strip() in text
+    for other in text.split("\n"):
+        found = {t.casefold() for t in _TOKEN.findall(other) if t[0].isalnum()}
+        if 2 * len(words & found) >= len(words):
+            return True
+    return False
 
 
 def prepend_line(text: str, line: str) -> str:

@@ -24,67 +24,20 @@ from the same operations and detectors.
 
 from __future__ import annotations
 
-import functools
 import json
+import re
 from collections.abc import Hashable, Iterable
 from typing import Annotated, Any, ClassVar, Literal, TypeAlias, cast
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    Strict,
-    StringConstraints,
-    TypeAdapter,
-    ValidationError,
-)
+from pydantic import Field, TypeAdapter, ValidationError
 from pydantic_core import ErrorDetails
 
 from learners.style import layout as lay
+from learners.style.opbase import AnyText, Count, Text
+from learners.style.opbase import BaseOperation as BaseOperation  # re-exported
+from learners.style.opbase import StoredOperation as StoredOperation  # re-exported
+from learners.style.templates import TemplateLine
 from store.errors import InvalidInputError
-
-#: the stored form of an operation: a JSON object with its kind under "op"
-StoredOperation: TypeAlias = dict[str, Any]
-
-Text = Annotated[str, StringConstraints(strict=True, min_length=1)]
-AnyText = Annotated[str, Strict()]
-Count = Annotated[int, Strict(), Field(ge=1)]
-
-
-class BaseOperation(BaseModel):
-    """What every kind of operation has; the kinds below fill it in."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    op: str
-    phase: ClassVar[int]
-
-    def apply(self, text: str) -> str:
-        raise NotImplementedError
-
-    def holds(self, text: str) -> bool:
-        raise NotImplementedError
-
-    def describe(self) -> str:
-        raise NotImplementedError
-
-    def slot(self) -> str:
-        raise NotImplementedError
-
-    def dump(self) -> StoredOperation:
-        """The stored form: ``op`` and the parameters it was given (defaults left out)."""
-        return {"op": self.op, **self.model_dump(mode="json", exclude_unset=True, exclude={"op"})}
-
-    def key(self) -> str:
-        """A stable identity: the slot and the canonical parameters."""
-        return self._key
-
-    @functools.cached_property
-    def _key(self) -> str:
-        data = self.dump()
-        params = ",".join(f"{k}={data[k]!r}" for k in sorted(data) if k != "op")
-        return f"{self.slot()}={self.op}({params})"
-
 
 # -- phrases (phase 1) --------------------------------------------------------------
 
@@ -99,7 +52,10 @@ class ReplacePhrase(BaseOperation):
         return lay.replace_phrase(text, self.src, self.dst)
 
     def holds(self, text: str) -> bool:
-        return not lay.phrase_pattern(self.src).search(text)
+        pattern = lay.phrase_pattern(self.src)
+        if self.src.casefold() == self.dst.casefold():
+            pattern = re.compile(pattern.pattern)  # a change of case: that casing only
+        return not pattern.search(text)
 
     def describe(self) -> str:
         return f"writes '{self.dst}' instead of '{self.src}'"
@@ -380,6 +336,9 @@ class PrependLine(BaseOperation):
     def describe(self) -> str:
         return f"starts with the line '{self.line}'"
 
+    def reverts(self, draft: str, final: str, context: str) -> bool:
+        return not lay.keeps_line(self.line, final)
+
     def slot(self) -> str:
         return f"prepend:{self.line.lower()}"
 
@@ -397,6 +356,9 @@ class AppendLine(BaseOperation):
 
     def describe(self) -> str:
         return f"adds the line '{self.line}'"
+
+    def reverts(self, draft: str, final: str, context: str) -> bool:
+        return not lay.keeps_line(self.line, final)
 
     def slot(self) -> str:
         return f"append:{self.line.lower()}"
@@ -440,7 +402,8 @@ Operation: TypeAlias = Annotated[
     | RemoveSignoff
     | PrependLine
     | AppendLine
-    | AddPrefix,
+    | AddPrefix
+    | TemplateLine,
     Field(discriminator="op"),
 ]
 ADAPTER: TypeAdapter[Operation] = TypeAdapter(Operation)
@@ -463,6 +426,7 @@ MODELS = (
     PrependLine,
     AppendLine,
     AddPrefix,
+    TemplateLine,
 )
 #: kind name -> model, in the order above
 KINDS: dict[str, type[BaseOperation]] = {m.model_fields["op"].default: m for m in MODELS}
@@ -577,8 +541,8 @@ def key(op: Operation | StoredOperation) -> str:
     return parse_operation(op).key()
 
 
-def apply_all(ops: Iterable[Operation | StoredOperation], text: str) -> str:
-    """Apply in phase order (phrases, tone, length, structure, frame, prefix)."""
+def apply_all(ops: Iterable[Operation | StoredOperation], text: str, context: str = "") -> str:
+    """Apply in phase order (phrases, tone, length, structure, frame, prefix, templates)."""
     for op in sorted((parse_operation(op) for op in ops), key=lambda m: m.phase):
-        text = op.apply(text)
+        text = op.apply_in(text, context)
     return text
