@@ -27,6 +27,7 @@ class ScratchEngine:
             raise
 
     def close(self) -> None:
+        self.engine.close()  # its background thread uses the store
         self.store.close()
         shutil.rmtree(self.data_dir, ignore_errors=True)
 

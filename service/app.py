@@ -121,6 +121,7 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> FastA
         finally:
             for worker in workers:
                 worker.close()
+            engine.close()
             batching.close()
             index.flush()
             store.close()

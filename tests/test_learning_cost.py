@@ -180,3 +180,21 @@ def test_a_tenant_holds_at_most_its_share_of_the_learner_slots(
         time.sleep(0.01)
     done = get_interaction(store, "busy", "u", deferred.interaction.id)
     assert learning_state(done) == "done"
+
+
+def test_closing_the_engine_stops_background_learning_before_the_store_closes(
+    store: Store, embedder: SentenceTransformerEmbedder
+) -> None:
+    engine = build_engine(store, embedder)
+    for n in range(3):
+        engine.log_interaction("t", "big", NewInteraction(CONTEXT, *email(n, 16_000)))
+    engine.close()
+    assert engine.background.idle()
+    # Nothing more is taken after close: what was not learned yet stays queued, whole.
+    engine.background.kick()
+    assert engine.background.idle()
+    states = [
+        learning_state(get_interaction(store, "t", "big", row["id"]))
+        for row in store.db.query("SELECT id FROM interactions WHERE user = 'big'")
+    ]
+    assert len(states) == 3 and set(states) <= {"deferred", "done"}

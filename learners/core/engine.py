@@ -540,6 +540,10 @@ class Engine:
     def export(self, tenant: str, user: str) -> Iterator[dict[str, Any]]:
         return export_user(self.store, tenant, user)
 
+    def close(self) -> None:
+        """Stop background learning before the store closes (its thread uses the store)."""
+        self.background.close()
+
     def delete_user(self, tenant: str, user: str) -> dict[str, int]:
         """Remove every row, vector, index file and adapter of the user."""
         hashes = content_hashes(self.store, tenant, user)

@@ -98,9 +98,25 @@ class BackgroundRunner:
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._again = False
+        self._closed = threading.Event()
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Stop taking jobs and wait for the one running (the store closes after this).
+
+        A job not yet taken stays queued for the next start; the one running finishes or,
+        past ``timeout``, is recovered at the next start like any interrupted job.
+        """
+        self._closed.set()
+        self.worker.close(timeout)
+        with self._lock:
+            thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
 
     def kick(self) -> None:
         """Make sure a thread is draining the queue (new work came, or none was started)."""
+        if self._closed.is_set():
+            return
         with self._lock:
             self._again = True
             if self._thread is not None and self._thread.is_alive():
@@ -125,7 +141,7 @@ class BackgroundRunner:
     def drain(self, limit: int | None = None) -> int:
         """Run due jobs (at most ``limit``) until none is left; returns how many ran."""
         done = 0
-        while limit is None or done < limit:
+        while (limit is None or done < limit) and not self._closed.is_set():
             job = claim(self.store, [self.kind])
             if job is None:
                 break
