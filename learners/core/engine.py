@@ -30,16 +30,15 @@ from learners.base import Learned, Learner, Neighbor
 from learners.core.config import EngineConfig
 from learners.core.policy import USER_SCOPE_SCORE, Policy, Retrieved, build_policy
 from learners.core.pool import BackgroundRunner, LearnerSlots
-from learners.jobs.worker import JobCancelled, JobControl
+from learners.jobs.worker import JobControl, job_interaction
 from learners.rules_apply import apply_rules
 from learners.style.text import edit_distance
 from store.adapters import remove_user_files
 from store.db import Store
-from store.errors import ConflictError, NotFoundError
+from store.errors import ConflictError
 from store.interactions import (
     StoredInteraction,
     find_by_client_id,
-    get_interaction,
     get_interactions,
     insert_feedback,
     insert_interaction,
@@ -568,10 +567,7 @@ class DeferredLearning:
 
     def run(self, job: Job, control: JobControl) -> list[tuple[Learner, Learned]]:
         engine = self.engine
-        try:
-            item = get_interaction(engine.store, job.tenant, job.user, job.item_id or "")
-        except NotFoundError as exc:
-            raise JobCancelled(job.id) from exc  # the user was deleted meanwhile
+        item = job_interaction(engine.store, job)
         _, vector = engine.vector(job.tenant, job.user, item.context)
         history = UserHistory(engine, job.tenant, job.user, vector, item.task, exclude=item.id)
         return [(lr, pref) for lr in engine.inline for pref in lr.learn_interaction(item, history)]

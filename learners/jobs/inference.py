@@ -20,9 +20,9 @@ from typing import Any
 from learners.backends.llm import no_in_call_retries
 from learners.base import Learned, Learner
 from learners.core.engine import Engine, UserHistory
-from learners.jobs.worker import JobCancelled, JobControl
-from store.errors import NotFoundError, UnavailableError
-from store.interactions import get_interaction, set_inference
+from learners.jobs.worker import JobControl, job_interaction
+from store.errors import UnavailableError
+from store.interactions import set_inference
 from store.records import Evidence, Job
 
 
@@ -32,10 +32,7 @@ class InferenceHandler:
 
     def run(self, job: Job, control: JobControl) -> list[tuple[Learner, Learned]]:
         engine = self.engine
-        try:
-            item = get_interaction(engine.store, job.tenant, job.user, job.item_id or "")
-        except NotFoundError as exc:
-            raise JobCancelled(job.id) from exc  # the user was deleted meanwhile
+        item = job_interaction(engine.store, job)
         names = job.params.get("learners", [])
         learners = [engine.deferred[n] for n in names if n in engine.deferred]
         if not learners:

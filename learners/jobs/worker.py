@@ -19,7 +19,8 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 
 from store.db import Store
-from store.errors import TailorError
+from store.errors import NotFoundError, TailorError
+from store.interactions import get_interaction
 from store.jobs import (
     claim,
     fail,
@@ -31,7 +32,7 @@ from store.jobs import (
     requeue,
 )
 from store.jobs import seconds_until_due as due_in
-from store.records import Job
+from store.records import Interaction, Job
 
 log = logging.getLogger("tailor.jobs")
 
@@ -84,6 +85,14 @@ class JobHandler(Protocol):
     def failed(self, db: Any, job: Job, error: str, final: bool) -> None:
         """Record a failed attempt on the job's item, inside the same transaction."""
         ...
+
+
+def job_interaction(store: Store, job: Job) -> Interaction:
+    """The interaction a job works on; ``JobCancelled`` when its user was deleted meanwhile."""
+    try:
+        return get_interaction(store, job.tenant, job.user, job.item_id or "")
+    except NotFoundError as exc:
+        raise JobCancelled(job.id) from exc
 
 
 def is_retryable(exc: BaseException) -> bool:
