@@ -17,6 +17,7 @@ from service.cli_adapters import adapters
 from service.cli_common import check_id as _id
 from service.cli_common import data_dir_of as _data_dir
 from service.cli_common import data_dir_option
+from service.cli_eval import eval_group
 from store.errors import TailorError
 
 
@@ -405,3 +406,4 @@ def principles_eval(n_pairs: int, seed: int, noise: float, use_llm: bool) -> Non
 
 # The adapter commands live in their own module (one module per command family).
 cli.add_command(adapters)
+cli.add_command(eval_group)

@@ -22,6 +22,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from learners.core.policy import Policy
+from learners.style.scope import MAX_SCOPE_CHARS
 from store.adapters import Adapter
 from store.errors import InvalidInputError
 from store.interactions import learning_state
@@ -34,6 +35,7 @@ from store.records import (
     canonical_times,
     canonical_timestamp,
 )
+from store.scopes import Scope
 
 #: Every timestamp of every response: RFC 3339 UTC with microseconds and ``Z``
 #: (``store.records.TIMESTAMP_FORMAT``); older rows stored in another ISO 8601 form are
@@ -166,11 +168,23 @@ class PreferencePublic(LearnedPublic):
     evidence: list[EvidencePublic]
     created_at: Timestamp
     updated_at: Timestamp
+    applies_to: str | None = Field(
+        None,
+        description="Verbal feedback only: the scope where it applies (null: everywhere); "
+        "edit it with PATCH ``applies_to``.",
+    )
+    applies_to_origin: str | None = Field(
+        None,
+        description="Where the scope came from: clause (named in the sentence), context "
+        "(where it was said), llm, user (edited), none (applies everywhere).",
+    )
 
     @classmethod
-    def from_record(cls, p: Preference) -> PreferencePublic:
+    def from_record(cls, p: Preference, scope: Scope | None = None) -> PreferencePublic:
         return cls(
             **cls.fields_of(p),
+            applies_to=scope.scope if scope else None,
+            applies_to_origin=scope.origin if scope else None,
             stats=canonical_times(p.stats),
             version=p.version,
             evidence=[
@@ -189,11 +203,20 @@ class PreferencesPublic(Schema):
 class PreferenceUpdate(Body):
     text: str | None = Field(None, min_length=1, max_length=2000)
     disabled: bool | None = None
+    applies_to: str | None = Field(
+        None,
+        max_length=MAX_SCOPE_CHARS,
+        description='Verbal feedback only: where it applies; null or "" for everywhere.',
+    )
 
     @model_validator(mode="after")
     def _something(self) -> PreferenceUpdate:
-        if self.text is None and self.disabled is None:
-            raise ValueError("give text and/or disabled")
+        if (
+            self.text is None
+            and self.disabled is None
+            and "applies_to" not in self.model_fields_set
+        ):
+            raise ValueError("give text, disabled and/or applies_to")
         return self
 
 
@@ -288,9 +311,14 @@ class FeedbackPublic(Schema):
     created_at: Timestamp
     preference: LearnedPublic | None
     learned: list[LearnedPublic]
+    applies_to: str | None = Field(
+        None, description="Where this feedback applies (its scope); null: everywhere."
+    )
 
     @classmethod
-    def from_record(cls, f: Feedback, learned: list[Preference]) -> FeedbackPublic:
+    def from_record(
+        cls, f: Feedback, learned: list[Preference], scope: Scope | None = None
+    ) -> FeedbackPublic:
         public = [LearnedPublic.from_record(p) for p in learned]
         return cls(
             id=f.id,
@@ -300,6 +328,7 @@ class FeedbackPublic(Schema):
             created_at=f.created_at,
             preference=public[0] if public else None,
             learned=public,
+            applies_to=scope.scope if scope else None,
         )
 
 
@@ -317,6 +346,11 @@ class RetrievedPreference(Schema):
     text: str
     score: float
     source: str
+    scope: str | None = Field(
+        None,
+        description="Verbal feedback: where it applies (matched against the context to "
+        "give ``score``); null for feedback that applies everywhere and for other sources.",
+    )
 
 
 class RulePublic(Schema):
@@ -346,6 +380,7 @@ class PolicyPublic(Schema):
                     text=r.preference.text,
                     score=round(r.score, 4),
                     source=r.preference.source,
+                    scope=r.scope,
                 )
                 for r in policy.preferences
             ],

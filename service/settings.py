@@ -48,6 +48,13 @@ class Settings(BaseSettings):
         le=1.0,
         description="Contexts less similar than this are ignored.",
     )
+    feedback_min_score: float = Field(
+        EngineConfig.feedback_min_score,
+        ge=-1.0,
+        le=1.0,
+        description="Verbal feedback applies to a context at least this similar to its "
+        "scope (cosine; `tailor eval scope --split dev --sweep` calibrates it).",
+    )
     max_body_bytes: int = Field(
         1_000_000, ge=1024, le=100_000_000, description="Larger request bodies get 413."
     )
@@ -151,6 +158,7 @@ class Settings(BaseSettings):
             learners=tuple(self.learner_names),
             k=self.policy_k,
             min_score=self.policy_min_score,
+            feedback_min_score=self.feedback_min_score,
             embed_cache_size=self.embed_cache_size,
             index_cache_users=self.index_cache_users,
         )

@@ -237,3 +237,27 @@ def interaction_learning_state(db: sqlite_utils.Database) -> None:
             CHECK (learning IN ('deferred', 'done', 'error'));
         """,
     )
+
+
+@MIGRATIONS(name="0010_feedback_scopes")
+def feedback_scopes(db: sqlite_utils.Database) -> None:
+    # Where a feedback preference applies (issue 13): its scope clause and that clause's
+    # embedding. Derived rows, filled on first use (so existing feedback is migrated
+    # lazily, with the embedding model the server runs).
+    _execute_all(
+        db,
+        """
+        CREATE TABLE feedback_scopes (
+            preference_id TEXT PRIMARY KEY REFERENCES preferences(id) ON DELETE CASCADE,
+            tenant TEXT NOT NULL,
+            "user" TEXT NOT NULL,
+            scope TEXT,
+            origin TEXT NOT NULL
+                CHECK (origin IN ('clause', 'context', 'llm', 'user', 'none')),
+            model TEXT,
+            vector BLOB,
+            updated_at TEXT NOT NULL
+        );
+        CREATE INDEX feedback_scopes_user ON feedback_scopes (tenant, "user");
+        """,
+    )

@@ -13,6 +13,7 @@ from store.records import canonical_times, canonical_timestamp, loads
 # Tables holding per-user rows, children before parents so foreign keys hold.
 USER_TABLES = (
     "preference_evidence",
+    "feedback_scopes",
     "preferences",
     "embeddings",
     "feedback",
@@ -122,12 +123,24 @@ def _preferences(store: Store, rows: list[Row]) -> list[Row]:
         v["disabled"] = bool(v["disabled"])
         v["replaced_at"] = canonical_timestamp(v["replaced_at"])
         versions[pref_id].append(v)
+    # A feedback preference's scope (derived; its vector is not exported).
+    scopes = {
+        s["preference_id"]: {"scope": s["scope"], "origin": s["origin"]}
+        for s in _in(
+            store,
+            "SELECT preference_id, scope, origin FROM feedback_scopes "
+            "WHERE preference_id IN ({marks})",
+            ids,
+        )
+    }
     for row in rows:
         row["operation"] = loads(row["operation"])
         row["disabled"] = bool(row["disabled"])
         row["stats"] = canonical_times(loads(row["stats"]))
         row["evidence"] = evidence[row["id"]]
         row["versions"] = versions[row["id"]]
+        if row["id"] in scopes:
+            row["applies_to"] = scopes[row["id"]]
     return rows
 
 

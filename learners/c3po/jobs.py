@@ -28,12 +28,14 @@ from learners.c3po.adapters import SMOLLM2_ID
 from learners.c3po.dataset import C3PODataset, UserItem, build_dataset, load_general_prompts
 from learners.c3po.options import NEAR_THRESHOLD, AdapterOptions
 from learners.jobs.worker import JobControl
+from learners.style.scope import derive
 from store.adapters import TMP_PREFIX, Adapter, insert_adapter, user_dir
 from store.db import Store
 from store.errors import InvalidInputError
 from store.interactions import get_feedback, interactions_with_vectors
 from store.preferences import get_preferences
 from store.records import Job, new_id, now
+from store.scopes import scopes_of
 
 ADAPTER_JOB = "adapter"
 #: the most recent interactions considered for the data set
@@ -86,7 +88,9 @@ def plan(
 ) -> Plan:
     """The feedback text and the C3PO data set; ``not_enough_data`` when it is too thin."""
     if request.feedback_id is not None:
-        text = get_feedback(store, job_tenant, user, request.feedback_id).text
+        feedback = get_feedback(store, job_tenant, user, request.feedback_id)
+        text = feedback.text
+        scopes = [derive(text, feedback.context)[0]]
     else:
         prefs = get_preferences(store, job_tenant, user, request.preference_ids or [])
         missing = set(request.preference_ids or []) - {p.id for p in prefs}
@@ -95,12 +99,25 @@ def plan(
                 f"no preferences {sorted(missing)} for this user", code="preference_not_found"
             )
         text = "; ".join(p.text for p in prefs)
+        stored = scopes_of(store, job_tenant, user, [p.id for p in prefs])
+        scopes = [
+            s.scope if (s := stored.get(p.id)) is not None else derive(p.text, None)[0]
+            for p in prefs
+        ]
     rows = interactions_with_vectors(store, job_tenant, user, embedder.model_name, limit=MAX_ITEMS)
     items = [
         UserItem(i.context, i.draft, i.final, np.frombuffer(vector, dtype=np.float32))
         for i, vector in rows
     ]
-    feedback_vector = embedder.embed([text])[0]
+    # In-scope data is picked by the feedback's scope (where it applies, as the policy
+    # matches it: learners.core.scopes), not by the instruction's own words.
+    named = [s for s in scopes if s]
+    if named:
+        vectors = embedder.embed(named)
+        mean = vectors.mean(axis=0)
+        feedback_vector = mean / max(float(np.linalg.norm(mean)), 1e-12)
+    else:
+        feedback_vector = embedder.embed([text])[0]
     prompts, vectors = general_prompts(embedder)
     dataset = build_dataset(
         text,

@@ -39,6 +39,7 @@ def build_engine(
         learners,
         default_k=config.k,
         min_score=config.min_score,
+        feedback_min_score=config.feedback_min_score,
         history_k=config.history_k,
         llm=llm,
     )

@@ -19,6 +19,9 @@ class EngineConfig:
     k: int = 5
     #: contexts less similar than this (cosine) are ignored
     min_score: float = 0.25
+    #: a feedback's scope and a context at least this similar (cosine): it applies
+    #: (``learners.core.scopes``; calibrated by ``tailor eval scope`` on its dev split)
+    feedback_min_score: float = 0.3
     #: past interactions a learner (and rule verification) sees around a context
     history_k: int = 8
     #: context embeddings kept in memory (LRU by content hash)

@@ -30,6 +30,7 @@ from learners.base import Learned, Learner, Neighbor
 from learners.core.config import EngineConfig
 from learners.core.policy import USER_SCOPE_SCORE, Policy, Retrieved, build_policy
 from learners.core.pool import BackgroundRunner, LearnerSlots
+from learners.core.scopes import FeedbackScopes
 from learners.jobs.worker import JobControl, job_interaction
 from learners.rules_apply import apply_rules
 from learners.style.text import edit_distance
@@ -58,6 +59,9 @@ from store.preferences import (
 from store.records import Evidence, Feedback, Interaction, Job, Preference, new_id, now
 from store.users import content_hashes, delete_user, export_user
 from store.vectors import VectorIndex, find_vector, insert_embedding
+
+#: the source of verbal feedback preferences (``learners.feedback``): matched by scope
+FEEDBACK_SOURCE = "feedback"
 
 #: job kind of the background LLM learners' work on one interaction
 INFERENCE_JOB = "inference"
@@ -130,6 +134,7 @@ class Engine:
         *,
         default_k: int = 5,
         min_score: float = 0.25,
+        feedback_min_score: float = EngineConfig.feedback_min_score,
         history_k: int = 8,
         llm: LLM | None = None,
         inline_chars: int = EngineConfig.inline_learn_chars,
@@ -160,6 +165,13 @@ class Engine:
         self.intake = LearnerSlots(learn_threads)
         #: runs deferred learning (``learn`` jobs); started when there is some
         self.background = BackgroundRunner(store, LEARN_JOB, DeferredLearning(self), self.slots)
+        #: where each piece of verbal feedback applies (C3PO's scopes)
+        self.scopes = FeedbackScopes(
+            store,
+            lambda tenant, user, text: self.vector(tenant, user, text)[1],
+            embedder.model_name,
+            feedback_min_score,
+        )
         self._resumed = False
 
     # -- embeddings -------------------------------------------------------------
@@ -434,10 +446,14 @@ class Engine:
         # whose instructions are quoted: several past edits judge a rule (PROSE).
         wide = self.nearest(tenant, user, vector, task=task, k=max(k, self.history_k))
         top = set(list(wide)[:k])
+        # Verbal feedback is matched by its scope below, never by neighbourhood alone.
         retrieved = [
             p
             for p in preferences_for_items(self.store, tenant, user, list(wide))
-            if p.operation is not None or any((e.item_type, e.item_id) in top for e in p.evidence)
+            if p.source != FEEDBACK_SOURCE
+            and (
+                p.operation is not None or any((e.item_type, e.item_id) in top for e in p.evidence)
+            )
         ]
         neighbors = self.neighbors(tenant, user, wide)
         kept: list[Preference] = []
@@ -460,6 +476,11 @@ class Engine:
         candidates += [
             Retrieved(p, USER_SCOPE_SCORE)
             for p in user_wide_preferences(self.store, tenant, user, task)
+            if p.source != FEEDBACK_SOURCE
+        ]
+        candidates += [
+            Retrieved(f.preference, f.score, scope=f.scope)
+            for f in self.scopes.retrieve(tenant, user, vector, task)
         ]
         rules = [p for p in kept if p.operation is not None]
         policy = replace(build_policy(candidates, rules, self._slot), context=context)

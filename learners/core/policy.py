@@ -33,6 +33,8 @@ BASE_PROMPT = "You are a writing assistant."
 class Retrieved:
     preference: Preference
     score: float
+    #: a feedback preference's scope (where it applies), None for the rest
+    scope: str | None = None
 
 
 @dataclass(frozen=True)

@@ -23,4 +23,5 @@ def create_feedback(
         tenant, user, body.text, task=body.task, context=body.context
     )
     metrics.feedback.inc()
-    return FeedbackPublic.from_record(item, learned)
+    scope = next((s for s in (engine.scopes.scope_of(tenant, user, p) for p in learned) if s), None)
+    return FeedbackPublic.from_record(item, learned, scope)
