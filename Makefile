@@ -16,7 +16,7 @@ UV_LOWEST := $(LOWEST_BIN)/uv pip install --python $(LOWEST_BIN)/python \
 	--resolution lowest-direct --override $(VENV_LOWEST)/overrides.txt -e '.[dev]'
 
 .PHONY: install serve test test-slow test-all lint format bench ci clean
-.PHONY: install-lowest test-lowest
+.PHONY: install-lowest test-lowest browser
 
 install: $(STAMP)
 
@@ -61,6 +61,14 @@ serve: install
 test: install
 	$(BIN)/python -m pytest
 
+# The headless browser of tests/test_ui_browser.py: Debian's chromium and its driver
+# (CI runs as root on Debian 12 with apt access); nothing to do where it is installed.
+browser:
+	test -x /usr/bin/chromium && test -x /usr/bin/chromedriver || { \
+		apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+			chromium chromium-driver fonts-dejavu-core; }
+
 # Tests marked slow (real servers killed and restarted, SmolLM2 training): CI runs them too.
 test-slow: install
 	$(BIN)/python -m pytest -m 'slow and not gpu'
@@ -80,7 +88,7 @@ format: install
 bench: install
 	$(BIN)/python bench/run_all.py
 
-ci: lint test test-slow test-lowest
+ci: lint test browser test-slow test-lowest
 
 clean:
 	rm -rf $(VENV) $(VENV_LOWEST) .pytest_cache .ruff_cache .mypy_cache *.egg-info

@@ -36,9 +36,11 @@ from service.routes import (
     health,
     interactions,
     jobs,
+    keys,
     policy,
     preferences,
     principles,
+    ui,
     users,
 )
 from service.settings import Settings
@@ -156,6 +158,8 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> FastA
         users,
         jobs,
         adapters,
+        keys,
+        ui,
     ):
         app.include_router(module.router)
     install_openapi(app)

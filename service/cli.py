@@ -114,7 +114,7 @@ def serve(host: str | None, port: int | None, data_dir: Path | None) -> None:
 
 @cli.group()
 def keys() -> None:
-    """Create, list and revoke API keys (one tenant per key)."""
+    """Create, list and revoke API keys (one tenant per key, optionally one user)."""
 
 
 def _open(data_dir: Path | None) -> Any:
@@ -127,14 +127,21 @@ def _open(data_dir: Path | None) -> Any:
 @click.option(
     "--tenant", required=True, callback=_id, help="Tenant the key belongs to (created if new)."
 )
+@click.option(
+    "--user",
+    default=None,
+    callback=_id,
+    help="Scope the key to this one user of the tenant: it reaches only that user's "
+    "routes (the key to hand to them, for /ui).",
+)
 @data_dir_option
-def keys_create(tenant: str, data_dir: Path | None) -> None:
+def keys_create(tenant: str, user: str | None, data_dir: Path | None) -> None:
     """Create a key and print it (only the key, once: it is stored hashed)."""
     from store.keys import create_key
 
     store = _open(data_dir)
     try:
-        _, secret = create_key(store, tenant)
+        _, secret = create_key(store, tenant, user)
     finally:
         store.close()
     click.echo(secret)
@@ -155,10 +162,13 @@ def keys_list(tenant: str | None, data_dir: Path | None) -> None:
     if not rows:
         click.echo("no keys", err=True)
         return
-    click.echo(f"{'id':<30} {'tenant':<20} {'prefix':<12} {'created':<28} status")
+    click.echo(f"{'id':<30} {'tenant':<20} {'user':<20} {'prefix':<12} {'created':<28} status")
     for k in rows:
         state = f"revoked {k.revoked_at}" if k.revoked_at else "active"
-        click.echo(f"{k.id:<30} {k.tenant:<20} {k.prefix + '…':<12} {k.created_at:<28} {state}")
+        user = k.user if k.user is not None else "(all users)"
+        click.echo(
+            f"{k.id:<30} {k.tenant:<20} {user:<20} {k.prefix + '…':<12} {k.created_at:<28} {state}"
+        )
 
 
 @keys.command("revoke")

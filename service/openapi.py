@@ -7,7 +7,8 @@ all with the one error schema (``service.errors.ErrorResponse``):
 
 - every route: 500 ``internal_error``;
 - an idempotent create (``IDEMPOTENT``): 200 besides its 201, for a ``client_id`` sent again;
-- a route that takes an API key (the bearer scheme of ``get_tenant``): 401 and 429;
+- a route that takes an API key (the bearer scheme of ``get_auth``): 401, 429, and 403
+  (a user's key outside its user, or on a tenant-only route);
 - a request body: 400 (invalid JSON, input over a limit), 413 and 422;
 - path or query parameters: 422; a ``{user}`` parameter: 400 ``invalid_user_id``;
 - a path id other than ``{user}`` (``{job_id}``, ``{preference_id}``, ...): 404;
@@ -41,7 +42,8 @@ STATIC_URL = "/static"
 DESCRIPTIONS = {
     400: "Bad request: invalid JSON, an invalid user id or input over a limit.",
     401: "Missing, unknown or revoked API key.",
-    403: "A valid key that does not open this route (a tenant key on /metrics).",
+    403: "A valid key that does not open this route: a user's key outside its own user's "
+    "routes, or any API key on /metrics.",
     404: "No such object for this user or tenant (or, on /metrics, metrics are off).",
     409: "Conflict: an idempotency key reused with other content, or a job in the wrong state.",
     413: "Request body larger than the configured limit.",
@@ -67,6 +69,7 @@ EXTRA: dict[tuple[str, str], tuple[int, ...]] = {
 #: statuses a route's shape suggests but it never sends: (method, path) -> statuses
 WITHOUT: dict[tuple[str, str], tuple[int, ...]] = {
     ("GET", "/metrics"): (429,),  # the operator's key is not rate-limited
+    ("GET", "/v1/key"): (403,),  # any valid key may read what it is
 }
 
 #: creating routes that answer 200 with the stored record when a ``client_id`` comes again
@@ -83,8 +86,8 @@ def error_statuses(method: str, path: str, operation: dict[str, Any]) -> set[int
     and body), which holds across FastAPI's ways of keeping routes.
     """
     statuses = {500}
-    if operation.get("security"):  # the bearer scheme of ``get_tenant``
-        statuses |= {401, 429}
+    if operation.get("security"):  # the bearer scheme of ``get_auth``
+        statuses |= {401, 403, 429}
     params = operation.get("parameters", [])
     path_params = {p["name"] for p in params if p.get("in") == "path"}
     if "requestBody" in operation:

@@ -239,6 +239,18 @@ def interaction_learning_state(db: sqlite_utils.Database) -> None:
     )
 
 
+@MIGRATIONS(name="0008_user_scoped_keys")
+def user_scoped_keys(db: sqlite_utils.Database) -> None:
+    # A key may be scoped to one user of its tenant (NULL = a tenant key, as before):
+    # such a key reaches only that user's routes (service.deps.require_user_access).
+    _execute_all(
+        db,
+        """
+        ALTER TABLE api_keys ADD COLUMN "user" TEXT;
+        """,
+    )
+
+
 @MIGRATIONS(name="0010_feedback_scopes")
 def feedback_scopes(db: sqlite_utils.Database) -> None:
     # Where a feedback preference applies (issue 13): its scope clause and that clause's

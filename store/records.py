@@ -87,6 +87,8 @@ class ApiKey:
     prefix: str
     created_at: str
     revoked_at: str | None
+    #: the one user of ``tenant`` the key reaches; None for a tenant key (every user)
+    user: str | None = None
 
 
 @dataclass(frozen=True)

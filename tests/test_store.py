@@ -48,11 +48,13 @@ def test_migrations_are_named_recorded_and_applied_once(data_dir: Path) -> None:
         "0004_preference_pairs",
         "0005_adapters",
         "0006_interaction_learning_state",
+        "0008_user_scoped_keys",
+        "0010_feedback_scopes",
     ]
     assert store.migrate() == []
     store.close()
     reopened = Store.open(data_dir)
-    assert len(reopened.applied_migrations()) == 6
+    assert len(reopened.applied_migrations()) == 8
     assert reopened.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     reopened.close()
 
