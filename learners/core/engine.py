@@ -26,6 +26,7 @@ import numpy as np
 
 from learners.backends.embeddings import CachedEmbedder
 from learners.backends.llm import LLM, Completion, require_llm
+from learners.backends.lora import AdapterServer, llm_for_user
 from learners.base import Learned, Learner, Neighbor
 from learners.core.config import EngineConfig
 from learners.core.policy import USER_SCOPE_SCORE, Policy, Retrieved, build_policy
@@ -148,6 +149,8 @@ class Engine:
         self.min_score = min_score
         self.history_k = history_k
         self.generate_max_tokens = 1024
+        #: serves users' adapters to /generate (``learners.backends.lora``); None: none
+        self.adapters: AdapterServer | None = None
         self._by_source = {learner.source: learner for learner in learners}
         #: called after a job is queued (the server wakes its worker)
         self.on_enqueue: Callable[[], None] | None = None
@@ -479,11 +482,26 @@ class Engine:
         """Apply the user's verified rules that fit this context, in phase order."""
         return self.apply_rules(self.policy(tenant, user, context, task=task), draft)
 
+    def llm_for_user(
+        self, tenant: str, user: str, adapter: str | None = None
+    ) -> tuple[LLM, str | None]:
+        """The LLM that drafts for this user and the id of the adapter it uses (or None):
+        ``adapter`` None = their newest servable adapter, ``"none"`` = none, else an id."""
+        llm, adapter_id = llm_for_user(self.llm, self.adapters, self.store, tenant, user, adapter)
+        return require_llm(llm, "generating a draft"), adapter_id
+
     def generate(
-        self, tenant: str, user: str, context: str, *, task: str | None = None
+        self,
+        tenant: str,
+        user: str,
+        context: str,
+        *,
+        task: str | None = None,
+        adapter: str | None = None,
     ) -> tuple[str, list[str], Policy, Completion]:
-        """Draft with the configured LLM under the user's policy, then apply their rules."""
-        llm = require_llm(self.llm, "generating a draft")
+        """Draft with the user's LLM (``llm_for_user``) under their policy, then apply
+        their rules; the completion names the adapter that drafted it."""
+        llm, _ = self.llm_for_user(tenant, user, adapter)
         policy = self.policy(tenant, user, context, task=task)
         request = context if task is None else f"Task: {task}\n\n{context}"
         completion = llm.complete(
