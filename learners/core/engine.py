@@ -482,25 +482,16 @@ class Engine:
         """Apply the user's verified rules that fit this context, in phase order."""
         return self.apply_rules(self.policy(tenant, user, context, task=task), draft)
 
-    def llm_for_user(
-        self, tenant: str, user: str, adapter: str | None = None
-    ) -> tuple[LLM, str | None]:
-        """The LLM that drafts for this user and the id of the adapter it uses (or None):
-        ``adapter`` None = their newest servable adapter, ``"none"`` = none, else an id."""
-        llm, adapter_id = llm_for_user(self.llm, self.adapters, self.store, tenant, user, adapter)
-        return require_llm(llm, "generating a draft"), adapter_id
+    def llm_for_user(self, tenant: str, user: str, adapter: str | None) -> tuple[LLM, str | None]:
+        """The LLM drafting for this user and its adapter's id (``learners.backends.lora``)."""
+        llm, used = llm_for_user(self.llm, self.adapters, self.store, tenant, user, adapter)
+        return require_llm(llm, "generating a draft"), used
 
     def generate(
-        self,
-        tenant: str,
-        user: str,
-        context: str,
-        *,
-        task: str | None = None,
+        self, tenant: str, user: str, context: str, *, task: str | None = None,
         adapter: str | None = None,
-    ) -> tuple[str, list[str], Policy, Completion]:
-        """Draft with the user's LLM (``llm_for_user``) under their policy, then apply
-        their rules; the completion names the adapter that drafted it."""
+    ) -> tuple[str, list[str], Policy, Completion]:  # fmt: skip
+        """Draft with the user's LLM and adapter under their policy, then apply their rules."""
         llm, _ = self.llm_for_user(tenant, user, adapter)
         policy = self.policy(tenant, user, context, task=task)
         request = context if task is None else f"Task: {task}\n\n{context}"
