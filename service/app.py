@@ -64,6 +64,7 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> FastA
         batching.start()
         llm = settings.build_llm()
         engine = build_engine(store, batching, settings.engine_config(), llm=llm)
+        engine.adapters = settings.build_adapter_server(llm)
         cached, index = engine.embedder, engine.index
         app.state.store = store
         app.state.model = batching  # the embedder for whole-batch work (data sets, ICAI)

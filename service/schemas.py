@@ -407,6 +407,15 @@ class RewritePublic(Schema):
 class GenerateRequest(Body):
     context: str = Field(min_length=1, description="What to write: the request, notes, a text.")
     task: Task | None = None
+    adapter: str | None = Field(
+        None,
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9_-]+$",
+        description="Draft with this adapter of the user (an id), or 'none' for no adapter; "
+        "omitted: the user's newest adapter the configured LLM can serve, if any.",
+        examples=["none"],
+    )
 
 
 class Usage(Schema):
@@ -419,6 +428,9 @@ class GeneratePublic(Schema):
     applied: list[str] = Field(description="Ids of the rules that changed the draft.")
     policy: PolicyPublic
     model: str
+    adapter: str | None = Field(
+        description="Id of the user's adapter that drafted the text; null: the base model."
+    )
     usage: Usage
 
 

@@ -17,6 +17,7 @@ from store.db import default_data_dir
 
 if TYPE_CHECKING:
     from learners.backends.llm import LLM
+    from learners.backends.lora import AdapterServer
 
 
 class Settings(BaseSettings):
@@ -114,6 +115,29 @@ class Settings(BaseSettings):
     llm_workers: int = Field(
         2, ge=1, le=64, description="Threads running background LLM inference in parallel."
     )
+    llm_lora: Literal["", "vllm"] = Field(
+        "",
+        description="'vllm': the OpenAI-compatible server at TAILOR_LLM_API_BASE loads "
+        "users' adapters at run time (vLLM --enable-lora, VLLM_ALLOW_RUNTIME_LORA_UPDATING)"
+        "; empty = adapters are used only with TAILOR_LLM_MODEL=local.",
+    )
+    llm_lora_dir: str = Field(
+        "",
+        description="Tailor's data directory as the LoRA server sees it (a shared volume); "
+        "empty = the same path as TAILOR_DATA_DIR.",
+    )
+    llm_lora_base: str = Field(
+        "",
+        description="Base model the LoRA server serves, as adapters record it; empty = "
+        "TAILOR_LLM_MODEL without its provider prefix.",
+    )
+    adapter_cache: int = Field(
+        2,
+        ge=1,
+        le=64,
+        description="Adapters kept loaded: local (base + adapter) models in memory, or "
+        "adapters loaded into the LoRA server (4x this; older ones are unloaded).",
+    )
     job_max_attempts: int = Field(
         5, ge=1, le=100, description="Attempts of a background job before it ends in error."
     )
@@ -162,6 +186,23 @@ class Settings(BaseSettings):
             embed_cache_size=self.embed_cache_size,
             index_cache_users=self.index_cache_users,
         )
+
+    def build_adapter_server(self, llm: LLM | None) -> AdapterServer | None:
+        """What serves users' adapters to /generate with ``llm`` (None: nothing)."""
+        from learners.backends.llm import LiteLLMBackend, LocalBackend
+        from learners.backends.lora import LocalAdapters, VllmAdapters
+
+        if isinstance(llm, LocalBackend):
+            return LocalAdapters(self.models_path, cache_size=self.adapter_cache)
+        if self.llm_lora == "vllm" and isinstance(llm, LiteLLMBackend):
+            return VllmAdapters(
+                llm,
+                lora_dir=self.llm_lora_dir or str(self.data_dir),
+                base_model=self.llm_lora_base,
+                cache_size=4 * self.adapter_cache,
+                timeout=self.llm_timeout,
+            )
+        return None
 
     def build_llm(self) -> LLM | None:
         """The LLM back-end these settings name (None without ``TAILOR_LLM_MODEL``)."""

@@ -90,6 +90,10 @@ class Provider:
     release: threading.Event = field(default_factory=threading.Event)
     #: set once a request arrived (of any mode)
     received: threading.Event = field(default_factory=threading.Event)
+    #: LoRA adapters loaded at run time (vLLM's dynamic loading): name -> path
+    loras: dict[str, str] = field(default_factory=dict)
+    #: the LoRA API calls received: (endpoint, body)
+    lora_calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
     @property
     def in_flight(self) -> int:
@@ -114,6 +118,9 @@ class Provider:
             body = await request.json()
             self.calls.append(body)
             self.received.set()
+            unknown = self.unknown_lora(body)
+            if unknown is not None:
+                return unknown
             mode = self.mode
             if mode == "429":
                 return JSONResponse(
@@ -133,7 +140,7 @@ class Provider:
                     await asyncio.sleep(0.01)
             elif self.latency:
                 await asyncio.sleep(self.latency)
-            content = self.answer(body["messages"])
+            content = self.lora_answer(body, self.answer(body["messages"]))
             if mode == "malformed":
                 content = "Sure! " + content + " Hope that helps."
             elif mode == "plain" and content.startswith("{"):
@@ -156,7 +163,74 @@ class Provider:
                 }
             )
 
+        add_lora_routes(app, self)
         return app
+
+    # -- vLLM's dynamic LoRA serving (--enable-lora, VLLM_ALLOW_RUNTIME_LORA_UPDATING) --
+
+    def unknown_lora(self, body: dict[str, Any]) -> JSONResponse | None:
+        """vLLM's 404 for a model name it does not serve (an adapter it forgot)."""
+        model = str(body.get("model", ""))
+        if model.startswith(LORA_PREFIX) and model not in self.loras:
+            return JSONResponse(
+                {
+                    "error": {
+                        "message": f"The model `{model}` does not exist.",
+                        "type": "NotFoundError",
+                        "code": 404,
+                    }
+                },
+                status_code=404,
+            )
+        return None
+
+    def lora_answer(self, body: dict[str, Any], content: str) -> str:
+        """An adapter drafts distinctly: its name and the folder it was loaded from."""
+        model = str(body.get("model", ""))
+        if model in self.loras:
+            return f"[{model} from {self.loras[model]}] {content}"
+        return content
+
+    def restart(self) -> None:
+        """A server restart: every adapter loaded at run time is forgotten."""
+        self.loras.clear()
+
+
+#: the names Tailor gives adapters on the server (``learners.backends.lora.lora_name``)
+LORA_PREFIX = "tailor-"
+
+
+def add_lora_routes(app: FastAPI, provider: Provider) -> None:
+    """``/v1/load_lora_adapter``, ``/v1/unload_lora_adapter`` and ``/v1/models`` as vLLM
+    answers them (200 with a plain-text line; 400 for a name loaded twice or unknown)."""
+    from fastapi.responses import PlainTextResponse
+
+    @app.post("/v1/load_lora_adapter")
+    async def load(request: Request) -> PlainTextResponse:
+        body = await request.json()
+        provider.lora_calls.append(("load", body))
+        name, path = body.get("lora_name"), body.get("lora_path")
+        if not name or not path:
+            return PlainTextResponse("Both 'lora_name' and 'lora_path' must be provided.", 400)
+        if name in provider.loras:
+            return PlainTextResponse(f"The lora adapter '{name}' has already been loaded.", 400)
+        provider.loras[name] = path
+        return PlainTextResponse(f"Success: LoRA adapter '{name}' added successfully.")
+
+    @app.post("/v1/unload_lora_adapter")
+    async def unload(request: Request) -> PlainTextResponse:
+        body = await request.json()
+        provider.lora_calls.append(("unload", body))
+        name = body.get("lora_name")
+        if name not in provider.loras:
+            return PlainTextResponse(f"The lora adapter '{name}' cannot be found.", 400)
+        del provider.loras[name]
+        return PlainTextResponse(f"Success: LoRA adapter '{name}' removed successfully.")
+
+    @app.get("/v1/models")
+    async def models() -> dict[str, Any]:
+        names = ["fake-model", *provider.loras]
+        return {"object": "list", "data": [{"id": n, "object": "model"} for n in names]}
 
 
 @contextmanager

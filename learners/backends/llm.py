@@ -63,9 +63,18 @@ Messages = list[dict[str, str]]
 class LLMError(UnavailableError):
     """A failed or unusable LLM call; ``retryable`` when trying again later may help."""
 
-    def __init__(self, message: str, *, code: str = "llm_error", retryable: bool = True) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str = "llm_error",
+        retryable: bool = True,
+        status: int | None = None,
+    ) -> None:
         super().__init__(message, code=code)
         self.retryable = retryable
+        #: the provider's HTTP status, when it answered one (a 404: unknown model)
+        self.status = status
 
 
 @dataclass(frozen=True)
@@ -74,6 +83,8 @@ class Completion:
     model: str
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    #: the id of the user's adapter that drafted it (``learners.backends.lora``)
+    adapter: str | None = None
 
     @property
     def tokens(self) -> int:
@@ -280,7 +291,10 @@ def _classify(exc: Exception) -> LLMError:
             return LLMError("the LLM provider's rate limit was hit", code="llm_rate_limited")
         retryable = status in RETRY_STATUSES or status >= 500
         return LLMError(
-            f"the LLM provider answered HTTP {status}", code="llm_error", retryable=retryable
+            f"the LLM provider answered HTTP {status}",
+            code="llm_error",
+            retryable=retryable,
+            status=status,
         )
     return LLMError(f"the LLM call failed ({name})", code="llm_error")
 

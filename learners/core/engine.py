@@ -26,6 +26,7 @@ import numpy as np
 
 from learners.backends.embeddings import CachedEmbedder
 from learners.backends.llm import LLM, Completion, require_llm
+from learners.backends.lora import AdapterServer, llm_for_user
 from learners.base import Learned, Learner, Neighbor
 from learners.core.config import EngineConfig
 from learners.core.policy import USER_SCOPE_SCORE, Policy, Retrieved, build_policy
@@ -153,6 +154,8 @@ class Engine:
         self.min_score = min_score
         self.history_k = history_k
         self.generate_max_tokens = 1024
+        #: serves users' adapters to /generate (``learners.backends.lora``); None: none
+        self.adapters: AdapterServer | None = None
         self._by_source = {learner.source: learner for learner in learners}
         #: called after a job is queued (the server wakes its worker)
         self.on_enqueue: Callable[[], None] | None = None
@@ -500,11 +503,17 @@ class Engine:
         """Apply the user's verified rules that fit this context, in phase order."""
         return self.apply_rules(self.policy(tenant, user, context, task=task), draft)
 
+    def llm_for_user(self, tenant: str, user: str, adapter: str | None) -> tuple[LLM, str | None]:
+        """The LLM drafting for this user and its adapter's id (``learners.backends.lora``)."""
+        llm, used = llm_for_user(self.llm, self.adapters, self.store, tenant, user, adapter)
+        return require_llm(llm, "generating a draft"), used
+
     def generate(
-        self, tenant: str, user: str, context: str, *, task: str | None = None
-    ) -> tuple[str, list[str], Policy, Completion]:
-        """Draft with the configured LLM under the user's policy, then apply their rules."""
-        llm = require_llm(self.llm, "generating a draft")
+        self, tenant: str, user: str, context: str, *, task: str | None = None,
+        adapter: str | None = None,
+    ) -> tuple[str, list[str], Policy, Completion]:  # fmt: skip
+        """Draft with the user's LLM and adapter under their policy, then apply their rules."""
+        llm, _ = self.llm_for_user(tenant, user, adapter)
         policy = self.policy(tenant, user, context, task=task)
         request = context if task is None else f"Task: {task}\n\n{context}"
         completion = llm.complete(
