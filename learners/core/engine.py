@@ -29,10 +29,10 @@ from learners.backends.llm import LLM, Completion, require_llm
 from learners.backends.lora import AdapterServer, llm_for_user
 from learners.base import Learned, Learner, Neighbor
 from learners.core.config import EngineConfig
+from learners.core.deferred import DeferredLearning
 from learners.core.policy import USER_SCOPE_SCORE, Policy, Retrieved, build_policy
 from learners.core.pool import BackgroundRunner, LearnerSlots
-from learners.core.scopes import FeedbackScopes
-from learners.jobs.worker import JobControl, job_interaction
+from learners.core.scopes import FEEDBACK_SOURCE, FeedbackScopes
 from learners.rules_apply import apply_rules
 from learners.style.text import edit_distance
 from store.adapters import remove_user_files
@@ -46,7 +46,6 @@ from store.interactions import (
     insert_interaction,
     items_for_vectors,
     set_inference,
-    set_learning,
     vector_ids_for_task,
 )
 from store.jobs import enqueue, retry
@@ -60,9 +59,6 @@ from store.preferences import (
 from store.records import Evidence, Feedback, Interaction, Job, Preference, new_id, now
 from store.users import content_hashes, delete_user, export_user
 from store.vectors import VectorIndex, find_vector, insert_embedding
-
-#: the source of verbal feedback preferences (``learners.feedback``): matched by scope
-FEEDBACK_SOURCE = "feedback"
 
 #: job kind of the background LLM learners' work on one interaction
 INFERENCE_JOB = "inference"
@@ -169,12 +165,7 @@ class Engine:
         #: runs deferred learning (``learn`` jobs); started when there is some
         self.background = BackgroundRunner(store, LEARN_JOB, DeferredLearning(self), self.slots)
         #: where each piece of verbal feedback applies (C3PO's scopes)
-        self.scopes = FeedbackScopes(
-            store,
-            lambda tenant, user, text: self.vector(tenant, user, text)[1],
-            embedder.model_name,
-            feedback_min_score,
-        )
+        self.scopes = FeedbackScopes(store, self.vector, embedder.model_name, feedback_min_score)
         self._resumed = False
 
     # -- embeddings -------------------------------------------------------------
@@ -581,35 +572,3 @@ class Engine:
         self.index.drop(tenant, user)
         self.embedder.evict(tenant, hashes)
         return counts
-
-
-class DeferredLearning:
-    """The ``learn`` job: the offline learners' work on an interaction logged without it.
-
-    Runs as the request would have (``Engine._learn_inline``), with the stored
-    interaction left out of its own neighbours; what it learns is stored in the
-    transaction that marks the job and the interaction ``done`` (``error`` when it
-    fails: learning is deterministic, so it is not retried).
-    """
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-
-    def run(self, job: Job, control: JobControl) -> list[tuple[Learner, Learned]]:
-        engine = self.engine
-        item = job_interaction(engine.store, job)
-        _, vector = engine.vector(job.tenant, job.user, item.context)
-        history = UserHistory(engine, job.tenant, job.user, vector, item.task, exclude=item.id)
-        return [(lr, pref) for lr in engine.inline for pref in lr.learn_interaction(item, history)]
-
-    def commit(self, db: Any, job: Job, outcome: list[tuple[Learner, Learned]]) -> dict[str, Any]:
-        item_id = job.item_id or ""
-        ids = self.engine.store_learned(
-            db, job.tenant, job.user, outcome, Evidence("interaction", item_id)
-        )
-        set_learning(db, job.tenant, item_id, "done")
-        return {"preferences": ids}
-
-    def failed(self, db: Any, job: Job, error: str, final: bool) -> None:
-        if final:
-            set_learning(db, job.tenant, job.item_id or "", "error")

@@ -36,8 +36,10 @@ from store.scopes import (
     scopes_of,
 )
 
-#: (tenant, user, text) -> unit-norm vector of ``text`` (the engine's cached embedder)
-Embed = Callable[[str, str, str], np.ndarray]
+#: (tenant, user, text) -> (content hash, unit-norm vector) of ``text`` (``Engine.vector``)
+Embed = Callable[[str, str, str], tuple[str, np.ndarray]]
+#: the source of verbal feedback preferences (``learners.feedback``): matched by scope
+FEEDBACK_SOURCE = "feedback"
 
 #: cosine between a feedback's scope and a context from which the feedback applies
 #: (dev split of the scope set, 0.30: in-scope recall 0.82, near-scope leak 0.60,
@@ -83,9 +85,9 @@ class FeedbackScopes:
         *,
         also: str | None = None,
     ) -> Scope:
-        vector = self.embed(tenant, user, scope) if scope else None
+        vector = self.embed(tenant, user, scope)[1] if scope else None
         if vector is not None and also:
-            mean = vector + self.embed(tenant, user, also)
+            mean = vector + self.embed(tenant, user, also)[1]
             vector = (mean / max(float(np.linalg.norm(mean)), 1e-12)).astype(np.float32)
         with self.store.transaction() as db:
             put_scope(
@@ -128,7 +130,7 @@ class FeedbackScopes:
 
     def scope_of(self, tenant: str, user: str, pref: Preference) -> Scope | None:
         """The scope of one feedback preference (derived now if needed); None otherwise."""
-        if pref.source != "feedback":
+        if pref.source != FEEDBACK_SOURCE:
             return None
         stored = scopes_of(self.store, tenant, user, [pref.id]).get(pref.id)
         return self._current(tenant, user, pref, stored)
