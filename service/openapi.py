@@ -59,7 +59,8 @@ EXTRA: dict[tuple[str, str], tuple[int, ...]] = {
     ("POST", "/v1/users/{user}/pairs"): (409,),
     ("POST", "/v1/jobs/{job_id}/cancel"): (409,),  # already finished
     ("POST", "/v1/jobs/{job_id}/retry"): (409,),  # not failed
-    ("POST", "/v1/users/{user}/generate"): (503,),  # no LLM, or the provider fails
+    # no LLM, or the provider fails; an adapter id that is not the user's
+    ("POST", "/v1/users/{user}/generate"): (404, 503),
     ("POST", "/v1/users/{user}/principles"): (503,),  # method 'llm' without an LLM
     # the feedback or preferences to train on not found; no CUDA device, base model missing
     ("POST", "/v1/users/{user}/adapters"): (404, 503),
