@@ -22,7 +22,7 @@ from typing import Any
 
 import uvicorn
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 
 from learners.backends.llm import Completion, Messages
 
@@ -203,7 +203,8 @@ LORA_PREFIX = "tailor-"
 def add_lora_routes(app: FastAPI, provider: Provider) -> None:
     """``/v1/load_lora_adapter``, ``/v1/unload_lora_adapter`` and ``/v1/models`` as vLLM
     answers them (200 with a plain-text line; 400 for a name loaded twice or unknown)."""
-    from fastapi.responses import PlainTextResponse
+    # PlainTextResponse is imported at module level: older FastAPI resolves the routes'
+    # return annotations from the module's globals.
 
     @app.post("/v1/load_lora_adapter")
     async def load(request: Request) -> PlainTextResponse:
